@@ -1,0 +1,236 @@
+r"""Master equations as generators d rho/dt = G(rho), all of the form
+
+    G(rho) = -i[H, rho] + sum_j ([u_j rho, v_j] + h.c.)                (Redfield part, eq. 1)
+             + sum_k D[L_k](rho) - sum_m D[M_m](rho)                   (Lindblad / pseudo-Lindblad)
+
+with D[L](rho) = L rho L^dag - {L^dag L, rho}/2. Every operator is a :class:`LocalOperator`
+(a cluster operator for the local equations, a full matrix for exact Redfield), so the same
+generator works matrix-free. Builders:
+
+- :func:`redfield` -- exact Redfield, eq. (1) (eigenbasis; small systems).
+- :func:`adhoc_redfield` -- eq. (3), one expansion energy eps0.
+- :func:`local_redfield` -- eq. (4), the local Redfield equation.
+- :func:`pseudo_lindblad` -- any Redfield-form equation rewritten as
+  -i[H + H_c, rho] + D[L_+] - D[L_-] (SM E), exact for any lambda.
+- :func:`local_lindblad` -- keeps L_+ only, with the paper's lambda_loc (main text, SM H).
+- :func:`standard_local_lindblad` -- traditional local Lindblad: rates 2 Re W(eps) on the
+  local transitions (sigma^-/sigma^+ with 2W(-+2h_i) for the XXZ chain).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import check_nonneg_int, is_concrete
+from .expansion import MAX_CLUSTER_DIM, adhoc_u, exact_u, lam_loc, local_components, local_u
+from .operators import LocalOperator, apply_left, apply_right
+from .system import OpenSystem
+
+
+class MasterEquation(eqx.Module):
+    """A master-equation generator (see module docstring). Solvers accept any instance."""
+
+    hamiltonian: tuple  # LocalOperators summing to H (or H_eff)
+    redfield_terms: tuple  # (u, v) pairs
+    jumps: tuple  # L_k with positive sign
+    negative_jumps: tuple  # M_m entering with a negative rate (pseudo-Lindblad)
+    L: int = eqx.field(static=True)
+    d: int = eqx.field(static=True)
+    name: str = eqx.field(static=True)
+
+    @property
+    def dim(self) -> int:
+        return self.d**self.L
+
+    @property
+    def is_lindblad(self) -> bool:
+        """True when the equation has Lindblad form (CPTP: unravelable by standard jumps)."""
+        return not self.redfield_terms and not self.negative_jumps
+
+    def __call__(self, rho):
+        """d rho / dt for a density matrix rho of shape (d^L, d^L); linear in rho (also for
+        non-Hermitian rho)."""
+        out = jnp.zeros_like(rho)
+        for h in self.hamiltonian:
+            out = out - 1j * (apply_left(h, rho) - apply_right(rho, h))
+        for u, v in self.redfield_terms:
+            ud = u.dag()
+            urho = apply_left(u, rho)
+            rhoud = apply_right(rho, ud)
+            out = out + apply_right(urho, v) - apply_left(v, urho)
+            out = out + apply_left(v, rhoud) - apply_right(rhoud, v)
+        for sign, ops in ((1.0, self.jumps), (-1.0, self.negative_jumps)):
+            for Lk in ops:
+                out = out + sign * _dissipator(Lk, rho)
+        return out
+
+    def hamiltonian_matrix(self):
+        """Dense d^L x d^L matrix of the Hamiltonian part (small L)."""
+        return sum(h.dense() for h in self.hamiltonian)
+
+
+def _dissipator(L: LocalOperator, rho):
+    LdL = LocalOperator(L.matrix.conj().T @ L.matrix, L.sites, L.L, L.d)
+    return (
+        apply_right(apply_left(L, rho), L.dag())
+        - 0.5 * apply_left(LdL, rho)
+        - 0.5 * apply_right(rho, LdL)
+    )
+
+
+def _check_system(system):
+    if not isinstance(system, OpenSystem):
+        raise TypeError(f"`system` must be an OpenSystem, got {type(system).__name__}")
+
+
+def _per_coupling(x, n: int, name: str):
+    """A scalar, or a sequence with one value per coupling."""
+    if np.ndim(x) == 0:
+        return [x] * n
+    if len(x) != n:
+        raise ValueError(f"`{name}` needs one value per coupling ({n}), got {len(x)}")
+    return list(x)
+
+
+def _redfield_form(system, us, name):
+    terms = tuple((u, system.coupling_operator(n)) for n, u in enumerate(us))
+    m = system.model
+    return MasterEquation(m.terms, terms, (), (), m.L, m.d, name)
+
+
+def redfield(system: OpenSystem, max_memory=None) -> MasterEquation:
+    """Exact Redfield equation, eq. (1): u_j from the full eigenbasis of H_S (global; small
+    systems). Refuses sizes beyond ``max_memory`` bytes (default 8 GiB)."""
+    _check_system(system)
+    us = [exact_u(system, n, max_memory) for n in range(len(system.couplings))]
+    return _redfield_form(system, us, "redfield")
+
+
+def adhoc_redfield(system: OpenSystem, order: int, eps0, max_cluster_dim=MAX_CLUSTER_DIM) -> MasterEquation:
+    """Ad-hoc local Redfield equation, eq. (3): u_j = sum_{n<=order} W^{(n)}(eps0)/n!
+    ([H,.] - eps0)^n [v_j]. ``eps0``: one energy, or one per coupling."""
+    _check_system(system)
+    order = check_nonneg_int(order, "order")
+    eps = _per_coupling(eps0, len(system.couplings), "eps0")
+    us = [adhoc_u(system, n, order, eps[n], max_cluster_dim) for n in range(len(eps))]
+    return _redfield_form(system, us, f"adhoc_redfield(N={order})")
+
+
+def local_redfield(system: OpenSystem, order: int, energies=None, max_cluster_dim=MAX_CLUSTER_DIM) -> MasterEquation:
+    """Local Redfield equation, eq. (4): expansion energies eps_kq = E_k^loc - E_q^loc of the
+    coupling site's local Hamiltonian (``energies``: optional per-coupling d x d overrides)."""
+    _check_system(system)
+    order = check_nonneg_int(order, "order")
+    nc = len(system.couplings)
+    energies = [None] * nc if energies is None else _per_coupling_arrays(energies, nc)
+    us = [local_u(system, n, order, energies[n], max_cluster_dim) for n in range(nc)]
+    return _redfield_form(system, us, f"local_redfield(N={order})")
+
+
+def _per_coupling_arrays(x, n):
+    if len(x) != n:
+        raise ValueError(f"`energies` needs one (d, d) array per coupling ({n}), got {len(x)}")
+    return list(x)
+
+
+def _union(a: LocalOperator, b: LocalOperator):
+    sites = tuple(sorted(set(a.sites) | set(b.sites)))
+    return a.on(sites), b.on(sites)
+
+
+def _check_lam(lam, n):
+    if is_concrete(lam):
+        lam_c = complex(lam)
+        if not lam_c.real > 0:
+            raise ValueError(
+                f"`lam` for coupling {n} must have a positive real part, got {lam!r} "
+                "(use lam=None for the paper's lambda_loc)"
+            )
+
+
+def pseudo_lindblad(eq: MasterEquation, lam, keep_negative: bool = True) -> MasterEquation:
+    r"""Rewrite a Redfield-form equation in pseudo-Lindblad form (SM E, Becker et al.):
+
+        [u rho, v] + h.c. = -i[H_c, rho] + D[L_+](rho) - D[L_-](rho),
+        H_c = -(i/2)(v u - u^dag v),
+        L_+ = (u + lam^* v)/sqrt(2 Re lam),  L_- = (u - lam v)/sqrt(2 Re lam)
+
+    (for real lam: L_+- = (u +- lam v)/sqrt(2 lam)), exact for every lam with Re lam > 0.
+    ``lam``: one value or one per Redfield term. ``keep_negative=False`` drops L_- (the local
+    Lindblad approximation).
+    """
+    if not eq.redfield_terms:
+        raise ValueError("`eq` has no Redfield terms to rewrite")
+    lams = _per_coupling(lam, len(eq.redfield_terms), "lam")
+    hs, plus, minus = list(eq.hamiltonian), [], []
+    for n, ((u, v), lm) in enumerate(zip(eq.redfield_terms, lams)):
+        _check_lam(lm, n)
+        uc, vc = _union(u, v)
+        U, V = uc.matrix, vc.matrix
+        Hc = -0.5j * (V @ U - U.conj().T @ V)
+        norm = jnp.sqrt(2.0 * jnp.real(lm))
+        hs.append(LocalOperator(Hc, uc.sites, eq.L, eq.d))
+        plus.append(LocalOperator((U + jnp.conj(lm) * V) / norm, uc.sites, eq.L, eq.d))
+        minus.append(LocalOperator((U - lm * V) / norm, uc.sites, eq.L, eq.d))
+    return MasterEquation(
+        tuple(hs), (), tuple(plus), tuple(minus) if keep_negative else (), eq.L, eq.d,
+        f"pseudo_lindblad[{eq.name}]" if keep_negative else f"lindblad_plus[{eq.name}]",
+    )
+
+
+def local_lindblad(system: OpenSystem, order: int, lam=None, energies=None,
+                   max_cluster_dim=MAX_CLUSTER_DIM) -> MasterEquation:
+    """The paper's local Lindblad equation: d rho/dt = -i[H_eff, rho] + sum_j D[L_+,j](rho),
+    L_+ = (u_loc + lam v)/sqrt(2 lam), H_eff = H_S - (i/2) sum_j (v_j u_j - u_j^dag v_j),
+    u_loc of eq. (4). ``lam=None``: lambda_loc of the main text / SM H per coupling; a float
+    (or one per coupling) overrides it."""
+    eq = local_redfield(system, order, energies, max_cluster_dim)
+    nc = len(system.couplings)
+    lams = [lam_loc(system, n) for n in range(nc)] if lam is None else _per_coupling(lam, nc, "lam")
+    out = pseudo_lindblad(eq, lams, keep_negative=False)
+    return MasterEquation(out.hamiltonian, (), out.jumps, (), out.L, out.d,
+                          f"local_lindblad(N={order})")
+
+
+def standard_local_lindblad(system: OpenSystem) -> MasterEquation:
+    """Traditional local Lindblad equation (main text): each coupling's site operator is split
+    into local transitions A(eps) = sum_{E_k^loc - E_q^loc = eps} |k><k|v|q><q|, each a jump
+    with rate 2 Re W(eps), plus the Lamb shift sum Im W(eps) A^dag A. For the XXZ chain:
+    rates gamma_i^{+-} = 2 W(+-2h_i) on sigma_i^{+-}."""
+    _check_system(system)
+    m = system.model
+    hs, jumps = list(m.terms), []
+    for n, c in enumerate(system.couplings):
+        vhat, eps = local_components(m, c.site, c.op)
+        vhat, eps = np.asarray(vhat), np.asarray(eps)
+        groups: dict = {}
+        for k in range(m.d):
+            for q in range(m.d):
+                if np.max(np.abs(vhat[k, q])) < 1e-14:
+                    continue
+                key = round(float(eps[k, q]), 10)
+                groups[key] = groups.get(key, 0) + vhat[k, q]
+        for e, A in sorted(groups.items()):
+            w = complex(np.asarray(c.bath.W(jnp.asarray(e))))
+            rate = 2 * w.real
+            if rate < 0:
+                raise ValueError(f"coupling {n}: negative rate 2 Re W({e}) = {rate}")
+            jumps.append(LocalOperator(np.sqrt(rate) * A, (c.site,), m.L, m.d))
+            if abs(w.imag) > 0:
+                hs.append(LocalOperator(w.imag * A.conj().T @ A, (c.site,), m.L, m.d))
+    return MasterEquation(tuple(hs), (), tuple(jumps), (), m.L, m.d, "standard_local_lindblad")
+
+
+def lindblad(H, jump_ops, L: int, d: int) -> MasterEquation:
+    """A user's Lindblad equation -i[H, rho] + sum_k D[L_k]: ``H`` and ``jump_ops`` are
+    :class:`LocalOperator` s (or lists of them for H)."""
+    hs = tuple(H) if isinstance(H, (list, tuple)) else (H,)
+    return MasterEquation(hs, (), tuple(jump_ops), (), L, d, "lindblad")
+
+
+__all__ = [
+    "MasterEquation", "redfield", "adhoc_redfield", "local_redfield", "pseudo_lindblad",
+    "local_lindblad", "standard_local_lindblad", "lindblad",
+]

@@ -1,0 +1,203 @@
+r"""The Redfield jump operator u = \int_0^\infty d\tau\, \tilde v(-\tau) C(\tau) and its
+expansions.
+
+- :func:`exact_u`: eq. (1)/(S.8), u = sum_kq W(E_k - E_q) |k><k|v|q><q| (full eigenbasis;
+  small systems only).
+- :func:`adhoc_u`: eq. (3), u ~ sum_n W^{(n)}(eps0)/n! ([H,.] - eps0)^n [v].
+- :func:`local_u`: eq. (4), one expansion energy eps_kq = E_k^loc - E_q^loc per component
+  v_kq of v in the eigenbasis of the coupling site's local Hamiltonian.
+
+The expansions are built exactly on the cluster of sites that n nested commutators reach
+(the support of ad_H^N[v]: N+1 sites at a chain's end, 2N+1 in the bulk), so u is a local
+operator that acts on many-body states without any d^L x d^L matrix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from functools import partial
+from math import factorial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._checks import DEFAULT_MAX_MEMORY, check_memory, check_nonneg_int, is_concrete
+from .baths import derivatives
+from .operators import LocalOperator, embed
+
+#: largest cluster dimension d^|C| built densely by default
+MAX_CLUSTER_DIM = 4096
+
+
+@partial(jax.jit, static_argnums=3)
+def nested_commutators(H, X, eps, order: int):
+    r"""[X, ad X, ad^2 X, ..., ad^order X] with ad X = [H, X] - eps X (the superoperator
+    ([H,.] - eps) of eqs. (2)-(4)), as a jitted linear map; ``eps`` may be a batch with
+    matching leading axis of ``X``."""
+    eps = jnp.asarray(eps)[..., None, None]
+
+    def step(Y, _):
+        Yn = H @ Y - Y @ H - eps * Y
+        return Yn, Yn
+
+    _, ys = jax.lax.scan(step, X, None, length=order)
+    return jnp.concatenate([X[None], ys], axis=0)
+
+
+def taylor_coefficients(W, eps, order: int):
+    """W^{(n)}(eps)/n! for n = 0..order (autodiff derivatives, eq. 3)."""
+    d = derivatives(W, eps, order)
+    fact = jnp.asarray([float(factorial(n)) for n in range(order + 1)])
+    return d / fact.reshape((order + 1,) + (1,) * (d.ndim - 1))
+
+
+def local_eigensystem(model, site: int):
+    """Eigenvalues E^loc and eigenvectors (columns) of H_S^{loc,site}."""
+    return jnp.linalg.eigh(model.local_hamiltonian(site))
+
+
+def local_components(model, site: int, op):
+    """The spectral decomposition of a single-site operator v in the local eigenbasis:
+    returns (vhat, eps) with vhat[k, q] = |k><k|v|q><q| (d x d matrices, shape (d, d, d, d))
+    and eps[k, q] = E_k^loc - E_q^loc (the local transition energies of eq. 4)."""
+    E, U = local_eigensystem(model, site)
+    vt = U.conj().T @ jnp.asarray(op) @ U  # <k|v|q>
+    vhat = jnp.einsum("ik,kq,jq->kqij", U, vt, U.conj())
+    eps = E[:, None] - E[None, :]
+    return vhat, eps
+
+
+def _cluster(model, site: int, order: int, max_cluster_dim: int):
+    sites = model.cluster((site,), order)
+    dim = model.d ** len(sites)
+    if dim > max_cluster_dim:
+        raise MemoryError(
+            f"order {order} around site {site} reaches the {len(sites)}-site cluster {sites} "
+            f"(dimension {dim} > max_cluster_dim={max_cluster_dim}); lower `order` or raise "
+            "`max_cluster_dim`"
+        )
+    return sites
+
+
+def series_u(model, site: int, vhats, eps, W, order: int, max_cluster_dim=MAX_CLUSTER_DIM):
+    r"""sum_c sum_{n<=order} W^{(n)}(eps_c)/n! ([H,.] - eps_c)^n [vhat_c] on the cluster of
+    ``site``: the common engine of eqs. (3) and (4). ``vhats``: (C, d, d) single-site
+    components; ``eps``: (C,) expansion energies. Returns a :class:`LocalOperator`."""
+    order = check_nonneg_int(order, "order")
+    sites = _cluster(model, site, order, max_cluster_dim)
+    Hc = model.hamiltonian_on(sites)
+    X0 = jax.vmap(lambda v: embed(v, (site,), sites, model.d))(jnp.asarray(vhats))
+    coeffs = taylor_coefficients(W, eps, order)  # (order+1, C)
+    Xs = nested_commutators(Hc, X0, jnp.asarray(eps, dtype=jnp.float64), order)  # (order+1, C, D, D)
+    u = jnp.einsum("nc,ncij->ij", coeffs, Xs)
+    return LocalOperator(u, sites, model.L, model.d)
+
+
+def adhoc_u(system, n: int, order: int, eps0, max_cluster_dim=MAX_CLUSTER_DIM) -> LocalOperator:
+    """Eq. (3): the ad-hoc expansion of coupling n's jump operator around one energy eps0."""
+    c = system.couplings[n]
+    if is_concrete(eps0):
+        _warn_convergence(system, n, order, np.array([float(eps0)]), np.array([float(eps0)]))
+    return series_u(system.model, c.site, jnp.asarray(c.op)[None], jnp.asarray([eps0]),
+                    c.bath.W, order, max_cluster_dim)
+
+
+def local_u(system, n: int, order: int, energies=None, max_cluster_dim=MAX_CLUSTER_DIM) -> LocalOperator:
+    """Eq. (4): the local expansion of coupling n's jump operator, one expansion energy
+    eps_kq = E_k^loc - E_q^loc (or ``energies[k, q]`` if given) per local component."""
+    c = system.couplings[n]
+    model = system.model
+    vhat, eps_loc = local_components(model, c.site, c.op)
+    eps = eps_loc if energies is None else jnp.asarray(energies, dtype=jnp.float64)
+    if eps.shape != (model.d, model.d):
+        raise ValueError(f"`energies` must have shape {(model.d, model.d)}, got {eps.shape}")
+    d = model.d
+    if is_concrete(eps) and is_concrete(vhat):
+        weights = np.abs(np.asarray(vhat)).reshape(d * d, -1).max(axis=1)
+        sel = weights > 0
+        _warn_convergence(system, n, order, np.asarray(eps_loc).reshape(-1)[sel],
+                          np.asarray(eps).reshape(-1)[sel])
+    return series_u(model, c.site, vhat.reshape(d * d, d, d), eps.reshape(-1), c.bath.W,
+                    order, max_cluster_dim)
+
+
+def exact_u(system, n: int, max_memory=None) -> LocalOperator:
+    """Eq. (1)/(S.8): u = sum_kq W(E_k - E_q) |k><k|v|q><q| from the full eigenbasis of the
+    dense Hamiltonian (d^L x d^L; small systems only)."""
+    c = system.couplings[n]
+    model = system.model
+    D = model.dim
+    check_memory(
+        16.0 * 6 * D**2,
+        f"the exact (global) Redfield operator u at dimension {D}",
+        "Use local_redfield(system, order) or local_lindblad(system, order), which need no "
+        "diagonalization.",
+        max_memory,
+    )
+    H = model.dense(max_memory=max_memory)
+    E, V = jnp.linalg.eigh(H)
+    v = embed(jnp.asarray(c.op), (c.site,), tuple(range(model.L)), model.d)
+    vt = V.conj().T @ v @ V
+    Wm = c.bath.W(E[:, None] - E[None, :])
+    u = V @ (Wm * vt) @ V.conj().T
+    return LocalOperator(u, tuple(range(model.L)), model.L, model.d)
+
+
+def transition_spread(model, site: int) -> float:
+    """Bound on how far H_S^resid moves a transition energy driven by an operator on
+    ``site``: twice the summed spectral norms of the residual terms touching the site."""
+    s = 0.0
+    for t in model.residual_terms:
+        if site in t.sites:
+            s += float(np.linalg.norm(np.asarray(t.matrix), 2))
+    return 2.0 * s
+
+
+def _warn_convergence(system, n, order, eps_transitions, eps_expansion):
+    """SM B: warn when the transitions the coupling drives (local transition energy +-
+    spread from the residual terms) lie outside W's Taylor disk around the expansion energy."""
+    if order == 0:
+        return
+    c = system.couplings[n]
+    spread = transition_spread(system.model, c.site)
+    for e_tr, e0 in zip(eps_transitions, eps_expansion):
+        radius = c.bath.convergence_radius(float(e0))
+        if radius is None:
+            continue
+        reach = abs(float(e_tr) - float(e0)) + spread
+        if reach >= radius:
+            warnings.warn(
+                f"coupling {n} (site {c.site}): transitions up to {reach:.3g} away from the "
+                f"expansion energy {float(e0):.3g} lie outside the radius {radius:.3g} of "
+                "convergence of W's Taylor series (paper SM B): the expansion may diverge "
+                "as `order` grows; raise the temperature or use the exact redfield() for "
+                "small systems",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return
+
+
+def lam_loc(system, n: int):
+    r"""The paper's lambda_loc (main text; SM H eq. (S.55)) for coupling n:
+
+        lambda_loc = || sum_kq W(eps_kq) vhat_kq e^{-E_q/T} ||_pseud
+                     / || sum_kq vhat_kq e^{-E_q/T} ||_pseud,   ||A||_pseud = sqrt(sum_ij A_ij^2)
+
+    in the local eigenbasis of the coupling site (real for real W and real <k|v|q>).
+    """
+    c = system.couplings[n]
+    T = c.bath.temperature
+    if T is None:
+        raise ValueError(
+            f"coupling {n}: its bath has no temperature, so lambda_loc is undefined; pass `lam=`"
+        )
+    E, U = local_eigensystem(system.model, c.site)
+    vt = U.conj().T @ jnp.asarray(c.op) @ U
+    boltz = jnp.exp(-(E - jnp.min(E)) / T)[None, :]
+    Wk = c.bath.W(E[:, None] - E[None, :])
+    num = jnp.sqrt(jnp.sum((Wk * vt * boltz) ** 2))
+    den = jnp.sqrt(jnp.sum((vt * boltz) ** 2))
+    lam = num / den
+    return jnp.where(jnp.abs(jnp.imag(lam)) < 1e-14 * jnp.abs(lam), jnp.real(lam) + 0j, lam)

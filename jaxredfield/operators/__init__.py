@@ -1,0 +1,16 @@
+"""Local operators and their matrix-free action on many-body states."""
+
+from .local import LocalOperator, apply_left, apply_right, embed
+from .spin import sigmam, sigmap, sigmax, sigmay, sigmaz
+
+__all__ = [
+    "LocalOperator",
+    "apply_left",
+    "apply_right",
+    "embed",
+    "sigmam",
+    "sigmap",
+    "sigmax",
+    "sigmay",
+    "sigmaz",
+]

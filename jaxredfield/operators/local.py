@@ -1,0 +1,112 @@
+"""Operators supported on a few sites of a lattice, applied to many-body states and density
+matrices without forming a d^L x d^L matrix.
+
+A state vector of L sites with local dimension d is handled as a tensor of shape (d,)*L
+(site 0 first, the most significant Kronecker factor, as QuTiP's ``tensor``); a density
+matrix as a tensor of shape (d,)*2L (row axes, then column axes). A k-site operator is
+applied by contracting its input axes with the state's axes of those sites: cost
+O(d^(L+k)) per state instead of O(d^(2L)).
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+
+
+class LocalOperator(eqx.Module):
+    """A d^k x d^k matrix acting on the sites ``sites`` of an L-site lattice.
+
+    The matrix is in the Kronecker order of ``sites`` (first listed site = most significant
+    factor); ``sites`` need not be sorted or contiguous. ``sites == tuple(range(L))`` is a
+    full many-body (dense) operator.
+    """
+
+    matrix: jnp.ndarray
+    sites: tuple = eqx.field(static=True)
+    L: int = eqx.field(static=True)
+    d: int = eqx.field(static=True)
+
+    def __init__(self, matrix, sites, L: int, d: int):
+        sites = tuple(int(s) for s in np.atleast_1d(sites))
+        if len(set(sites)) != len(sites):
+            raise ValueError(f"`sites` has repeated entries: {sites}")
+        for s in sites:
+            if not 0 <= s < L:
+                raise ValueError(f"site {s} is outside the chain: sites are 0..{L - 1}")
+        m = jnp.asarray(matrix)
+        if m.shape != (d ** len(sites),) * 2:
+            raise ValueError(
+                f"operator on {len(sites)} site(s) of dimension {d} must have shape "
+                f"{(d ** len(sites),) * 2}, got {m.shape}"
+            )
+        self.matrix = m.astype(jnp.result_type(m.dtype, jnp.complex64))
+        self.sites = sites
+        self.L = int(L)
+        self.d = int(d)
+
+    # -- algebra -------------------------------------------------------------------------
+    def dag(self) -> "LocalOperator":
+        return LocalOperator(self.matrix.conj().T, self.sites, self.L, self.d)
+
+    def scale(self, c) -> "LocalOperator":
+        return LocalOperator(c * self.matrix, self.sites, self.L, self.d)
+
+    def on(self, sites) -> "LocalOperator":
+        """The same operator written on a superset ``sites`` of its support (sorted order)."""
+        sites = tuple(sites)
+        return LocalOperator(embed(self.matrix, self.sites, sites, self.d), sites, self.L, self.d)
+
+    def dense(self) -> jnp.ndarray:
+        """The d^L x d^L matrix (small L only)."""
+        return embed(self.matrix, self.sites, tuple(range(self.L)), self.d)
+
+    # -- action --------------------------------------------------------------------------
+    def apply(self, psi):
+        """O psi for a state tensor/vector whose first L axes (or flat first axis) are sites."""
+        return apply_left(self, psi)
+
+
+def embed(matrix, sites, target, d: int):
+    """Write an operator on ``sites`` as a matrix on the larger site tuple ``target``.
+
+    Identity on target sites outside ``sites``; Kronecker order follows ``target``.
+    """
+    sites, target = tuple(sites), tuple(target)
+    missing = [s for s in sites if s not in target]
+    if missing:
+        raise ValueError(f"sites {missing} are not in the target support {target}")
+    k, n = len(sites), len(target)
+    if sites == target:
+        return jnp.asarray(matrix)
+    extra = [s for s in target if s not in sites]
+    full = jnp.kron(jnp.asarray(matrix), jnp.eye(d ** len(extra), dtype=jnp.asarray(matrix).dtype))
+    order = list(sites) + extra  # current Kronecker order of `full`
+    perm = [order.index(s) for s in target]
+    t = full.reshape((d,) * (2 * n))
+    t = jnp.transpose(t, perm + [n + p for p in perm])
+    return t.reshape(d**n, d**n)
+
+
+def apply_left(op: LocalOperator, x):
+    """O x for a state vector (d^L,) or a matrix (d^L, m) whose columns are states (e.g. a
+    density matrix): only the sites of O are contracted, the rest is untouched."""
+    L, d, sites = op.L, op.d, op.sites
+    shape = x.shape
+    if sites == tuple(range(L)):
+        return (op.matrix @ x.reshape(d**L, -1)).reshape(shape)
+    t = x.reshape((d,) * L + (-1,))
+    k = len(sites)
+    o = op.matrix.reshape((d,) * (2 * k))
+    out = jnp.tensordot(o, t, axes=(list(range(k, 2 * k)), list(sites)))
+    # axes of `out`: the op's output axes (at `sites`), then the untouched axes of t
+    current = list(sites) + [a for a in range(L) if a not in sites] + [L]
+    out = jnp.transpose(out, [current.index(a) for a in range(L + 1)])
+    return out.reshape(shape)
+
+
+def apply_right(x, op: LocalOperator):
+    """x O for a matrix x (m, d^L), e.g. rho O for a density matrix: (O^T x^T)^T."""
+    t = LocalOperator(op.matrix.T, op.sites, op.L, op.d)
+    return apply_left(t, x.T).T

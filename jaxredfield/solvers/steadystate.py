@@ -1,0 +1,115 @@
+"""Steady states rho_ss with G(rho_ss) = 0, Tr rho_ss = 1.
+
+The trace condition is folded in by a rank-one term: A(x) = G(x) + s Tr(x) I/D is
+nonsingular when the kernel of G is one-dimensional, and A(rho_ss) = s I/D. ``dense`` builds
+the D^2 x D^2 matrix of A and solves it directly (small D); ``iterative`` solves the same
+system matrix-free with GMRES (lineax), so only a few density matrices are stored.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import lineax as lx
+
+from .._checks import check_memory
+from ..equations import MasterEquation
+
+#: largest Hilbert-space dimension for which method="auto" uses the dense solve
+DENSE_MAX_DIM = 64
+
+
+def liouvillian_matrix(eq: MasterEquation, batch_size: int = 256, max_memory=None):
+    """The D^2 x D^2 matrix of the generator in row-major vec convention
+    (vec(rho)[i*D + j] = rho[i, j]); small systems only."""
+    D = eq.dim
+    check_memory(
+        16.0 * 3 * D**4,
+        f"the dense {D**2}x{D**2} Liouvillian",
+        "Use steadystate(eq, method='iterative') (matrix-free GMRES) or mesolve.",
+        max_memory,
+    )
+    return _liouvillian(eq, batch_size)
+
+
+@eqx.filter_jit
+def _liouvillian(eq, batch_size):
+    D = eq.dim
+    basis = jnp.eye(D * D, dtype=jnp.complex128)
+    cols = jax.lax.map(lambda e: eq(e.reshape(D, D)).reshape(-1), basis, batch_size=batch_size)
+    return cols.T
+
+
+def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rho0=None,
+                maxiter: int = 20000, restart: int = 60, max_memory=None):
+    """The steady state of ``eq`` as a (d^L, d^L) density matrix.
+
+    **Arguments:**
+    - `method`: ``"dense"`` (direct solve of the D^2 x D^2 Liouvillian; D <= ~90),
+      ``"iterative"`` (matrix-free GMRES, memory O(restart * D^2)), or ``"auto"``
+      (dense for D <= 64, else iterative).
+    - `tol`: relative residual tolerance of the iterative solve.
+    - `rho0`: initial guess for the iterative solve (default: maximally mixed state).
+
+    **Returns:** rho_ss (Hermitian part, trace 1). Raises ``RuntimeError`` if GMRES does not
+    converge within ``maxiter`` iterations.
+    """
+    if not isinstance(eq, MasterEquation):
+        raise TypeError(f"`eq` must be a MasterEquation (e.g. local_redfield(system, 2)), got {type(eq).__name__}")
+    if method not in ("auto", "dense", "iterative"):
+        raise ValueError(f"`method` must be 'auto', 'dense' or 'iterative', got {method!r}")
+    D = eq.dim
+    if method == "auto":
+        method = "dense" if D <= DENSE_MAX_DIM else "iterative"
+    if method == "dense":
+        M = liouvillian_matrix(eq, max_memory=max_memory)
+        rho = _dense_solve(M, D)
+    else:
+        check_memory(16.0 * (restart + 8) * D**2, f"GMRES with restart={restart} at dimension {D}",
+                     "Lower `restart`.", max_memory)
+        rho, info = _iterative_solve(eq, rho0, tol, maxiter, restart)
+        if not bool(info):
+            raise RuntimeError(
+                f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
+                "`restart`, or pass a better `rho0` (e.g. a short mesolve result)"
+            )
+    rho = 0.5 * (rho + rho.conj().T)
+    return rho / jnp.trace(rho)
+
+
+@jax.jit
+def _dense_solve(M, D):
+    D = int(round(M.shape[0] ** 0.5))
+    tr = jnp.eye(D, dtype=M.dtype).reshape(-1)
+    s = jnp.max(jnp.abs(M))
+    A = M + (s / D) * jnp.outer(tr, tr)
+    x = jnp.linalg.solve(A, (s / D) * tr)
+    return x.reshape(D, D)
+
+
+def _iterative_solve(eq, rho0, tol, maxiter, restart):
+    D = eq.dim
+    if rho0 is None:
+        rho0 = jnp.eye(D, dtype=jnp.complex128) / D
+    return _gmres(eq, jnp.asarray(rho0, dtype=jnp.complex128), tol, maxiter, restart)
+
+
+@eqx.filter_jit
+def _gmres(eq, rho0, tol, maxiter, restart):
+    D = eq.dim
+    eye = jnp.eye(D, dtype=jnp.complex128)
+    # scale of the rank-one trace term: a typical dissipative rate of G
+    s = jnp.abs(jnp.trace(eq(eye / D) @ eye)) + 1.0
+
+    def A(x):
+        return eq(x) + (s / D) * jnp.trace(x) * eye
+
+    op = lx.FunctionLinearOperator(A, jax.eval_shape(lambda: rho0))
+    b = (s / D) * eye
+    solver = lx.GMRES(rtol=tol, atol=tol * 1e-3, restart=restart, max_steps=maxiter,
+                      stagnation_iters=maxiter)
+    sol = lx.linear_solve(op, b, solver, options={"y0": rho0}, throw=False)
+    return sol.value, sol.result == lx.RESULTS.successful
