@@ -35,6 +35,7 @@ _BERN_COEFFS = np.array([float(b / factorial(n)) for n, b in enumerate(_bernoull
 _SWITCH = 1.0  # |x| below which the series is used (radius of convergence is 2 pi)
 
 
+@jax.jit
 def bose_x_over_expm1(x):
     r"""f(x) = x / (e^x - 1), analytic at x = 0 (f(0) = 1), with exact autodiff derivatives of
     every order: a 48-term Bernoulli series for |x| < 1 (truncation error < 1e-30), the closed
@@ -104,6 +105,8 @@ class OhmicBath(AbstractBath):
         return self.T
 
     def convergence_radius(self, eps0):
+        if not (is_concrete(self.T) and is_concrete(eps0)):
+            return None
         return float(np.hypot(eps0, 2 * np.pi * self.T))
 
     @property

@@ -1,0 +1,32 @@
+import os
+
+os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import jaxredfield as jr  # noqa: E402  (enables float64)
+
+jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
+
+
+def random_density_matrix(rng, D):
+    a = rng.normal(size=(D, D)) + 1j * rng.normal(size=(D, D))
+    rho = a @ a.conj().T
+    return rho / np.trace(rho)
+
+
+def random_matrix(rng, D):
+    return rng.normal(size=(D, D)) + 1j * rng.normal(size=(D, D))
+
+
+def paper_system(L, T=2.2, Tr=None, J=1.0, gamma=0.25, h=1.0, delta=-0.07, Delta=0.7):
+    """The paper's boundary-driven XXZ chain (Fig. 2)."""
+    m = jr.xxz_chain(L, J=J, Delta=Delta, h=h, delta=delta)
+    return jr.boundary_driven(m, jr.OhmicBath(gamma, T), jr.OhmicBath(gamma, T if Tr is None else Tr))
