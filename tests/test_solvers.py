@@ -85,3 +85,13 @@ def test_bad_inputs():
         jr.steadystate(np.eye(4))
     with pytest.raises(MemoryError, match="iterative"):
         jr.liouvillian_matrix(jr.local_redfield(paper_system(9), 1))
+
+
+def test_iterative_progress_and_failure(capsys):
+    s = paper_system(4, T=2.0)
+    eq = jr.local_redfield(s, 1)
+    rho = jr.steadystate(eq, method="iterative", progress=True, restart=10)
+    assert "GMRES" in capsys.readouterr().out
+    assert float(jr.trace_distance(rho, jr.steadystate(eq, method="dense"))) < 1e-9
+    with pytest.raises(RuntimeError, match="maxiter"):
+        jr.steadystate(eq, method="iterative", maxiter=3, restart=3)

@@ -8,7 +8,7 @@ system matrix-free with GMRES (lineax), so only a few density matrices are store
 
 from __future__ import annotations
 
-import warnings
+import time
 
 import equinox as eqx
 import jax
@@ -44,18 +44,20 @@ def _liouvillian(eq, batch_size):
 
 
 def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rho0=None,
-                maxiter: int = 20000, restart: int = 60, max_memory=None):
+                maxiter: int = 20000, restart: int = 60, progress: bool = False, max_memory=None):
     """The steady state of ``eq`` as a (d^L, d^L) density matrix.
 
     **Arguments:**
     - `method`: ``"dense"`` (direct solve of the D^2 x D^2 Liouvillian; D <= ~90),
       ``"iterative"`` (matrix-free GMRES, memory O(restart * D^2)), or ``"auto"``
       (dense for D <= 64, else iterative).
-    - `tol`: relative residual tolerance of the iterative solve.
+    - `tol`: relative residual tolerance ||A rho - b|| / ||b|| of the iterative solve.
     - `rho0`: initial guess for the iterative solve (default: maximally mixed state).
+    - `maxiter`, `restart`: GMRES iteration cap and Krylov dimension between restarts.
+    - `progress`: print the GMRES residual after every block of iterations.
 
     **Returns:** rho_ss (Hermitian part, trace 1). Raises ``RuntimeError`` if GMRES does not
-    converge within ``maxiter`` iterations.
+    converge within ``maxiter`` iterations. Differentiable (implicit differentiation).
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation (e.g. local_redfield(system, 2)), got {type(eq).__name__}")
@@ -66,22 +68,17 @@ def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rh
         method = "dense" if D <= DENSE_MAX_DIM else "iterative"
     if method == "dense":
         M = liouvillian_matrix(eq, max_memory=max_memory)
-        rho = _dense_solve(M, D)
+        rho = _dense_solve(M)
     else:
         check_memory(16.0 * (restart + 8) * D**2, f"GMRES with restart={restart} at dimension {D}",
                      "Lower `restart`.", max_memory)
-        rho, info = _iterative_solve(eq, rho0, tol, maxiter, restart)
-        if not bool(info):
-            raise RuntimeError(
-                f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
-                "`restart`, or pass a better `rho0` (e.g. a short mesolve result)"
-            )
+        rho = _iterative_solve(eq, rho0, tol, maxiter, restart, progress)
     rho = 0.5 * (rho + rho.conj().T)
     return rho / jnp.trace(rho)
 
 
 @jax.jit
-def _dense_solve(M, D):
+def _dense_solve(M):
     D = int(round(M.shape[0] ** 0.5))
     tr = jnp.eye(D, dtype=M.dtype).reshape(-1)
     s = jnp.max(jnp.abs(M))
@@ -90,11 +87,25 @@ def _dense_solve(M, D):
     return x.reshape(D, D)
 
 
-def _iterative_solve(eq, rho0, tol, maxiter, restart):
+def _iterative_solve(eq, rho0, tol, maxiter, restart, progress):
     D = eq.dim
-    if rho0 is None:
-        rho0 = jnp.eye(D, dtype=jnp.complex128) / D
-    return _gmres(eq, jnp.asarray(rho0, dtype=jnp.complex128), tol, maxiter, restart)
+    rho = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
+    if not progress:
+        rho, ok, _ = _gmres(eq, rho, tol, maxiter, restart)
+    else:  # blocks of iterations, warm-started, with the residual printed in between
+        block, done, ok = 10 * restart, 0, False
+        t0 = time.perf_counter()
+        while done < maxiter and not ok:
+            rho, ok, res = _gmres(eq, rho, tol, min(block, maxiter - done), restart)
+            done += block
+            print(f"steadystate GMRES: <= {done} iterations, residual {float(res):.2e} "
+                  f"(tol {tol:.0e}), {time.perf_counter() - t0:.0f} s", flush=True)
+    if not bool(ok):
+        raise RuntimeError(
+            f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
+            "`restart`, or pass a better `rho0` (e.g. a short mesolve result)"
+        )
+    return rho
 
 
 @eqx.filter_jit
@@ -112,4 +123,5 @@ def _gmres(eq, rho0, tol, maxiter, restart):
     solver = lx.GMRES(rtol=tol, atol=tol * 1e-3, restart=restart, max_steps=maxiter,
                       stagnation_iters=maxiter)
     sol = lx.linear_solve(op, b, solver, options={"y0": rho0}, throw=False)
-    return sol.value, sol.result == lx.RESULTS.successful
+    res = jnp.linalg.norm(A(sol.value) - b) / jnp.linalg.norm(b)
+    return sol.value, sol.result == lx.RESULTS.successful, res
