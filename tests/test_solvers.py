@@ -95,3 +95,10 @@ def test_iterative_progress_and_failure(capsys):
     assert float(jr.trace_distance(rho, jr.steadystate(eq, method="dense"))) < 1e-9
     with pytest.raises(RuntimeError, match="maxiter"):
         jr.steadystate(eq, method="iterative", maxiter=3, restart=3)
+
+
+def test_mesolve_refuses_huge_density_matrix():
+    eq = jr.local_lindblad(paper_system(14), 1)
+    psi0 = np.zeros(2**14); psi0[0] = 1
+    with pytest.raises(MemoryError, match="trajectories"):
+        jr.mesolve(eq, psi0, [0.0, 1.0])

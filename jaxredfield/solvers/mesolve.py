@@ -9,7 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import as_matrix, is_concrete
+from .._checks import check_memory, is_concrete
 from ..equations import MasterEquation
 from ..observables import expect, to_local
 
@@ -46,7 +46,7 @@ def as_density_matrix(x, D: int, name: str = "rho0"):
 
 def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = True,
             rtol: float = 1e-8, atol: float = 1e-10, solver=None, progress: bool = False,
-            max_steps: int = 1_000_000) -> MESolveResult:
+            max_steps: int = 1_000_000, max_memory=None) -> MESolveResult:
     """Integrate ``eq`` from ``rho0`` (ket or density matrix) and save at ``tsave``.
 
     **Arguments:**
@@ -54,6 +54,8 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = 
     - `save_states`: keep the density matrices (n_t x D x D memory).
     - `rtol`, `atol`: tolerances of the adaptive step (diffrax ``PIDController``).
     - `solver`: a diffrax solver (default ``Tsit5()``); `progress`: print a progress meter.
+    - `max_memory`: refuse runs whose density matrices would exceed this many bytes
+      (default 8 GiB).
 
     Jit-compiled and differentiable (diffrax's checkpointed adjoint) with respect to any
     array inside ``eq`` or ``rho0``.
@@ -67,6 +69,9 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = 
         raise ValueError("`tsave` must be a 1-d array of save times")
     if is_concrete(tsave) and tsave.shape[0] > 1 and not bool(jnp.all(jnp.diff(tsave) > 0)):
         raise ValueError("`tsave` must be strictly increasing")
+    nstore = 12 + (tsave.shape[0] if save_states else 0)  # RK stages + saved states
+    check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
+                 "Use save_states=False with e_ops, or quantum trajectories for large L.", max_memory)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
     herm = tuple(_is_hermitian(o) for o in ops)
     solver = dfx.Tsit5() if solver is None else solver
