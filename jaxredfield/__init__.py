@@ -43,5 +43,7 @@ from .solvers import steadystate as steadystate
 from .system import Coupling as Coupling
 from .system import OpenSystem as OpenSystem
 from .system import boundary_driven as boundary_driven
+from .trajectories import MCSolveResult as MCSolveResult
+from .trajectories import mcsolve as mcsolve
 
 __version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""Quantum-trajectory unravelings of Lindblad-form master equations."""
+
+from .mcsolve import MCSolveResult, mcsolve
+
+__all__ = ["MCSolveResult", "mcsolve"]
