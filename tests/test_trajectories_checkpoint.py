@@ -1,0 +1,152 @@
+"""mcsolve: checkpoint/resume, sharding over devices, complex64 option."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxredfield as jr
+from jaxredfield.trajectories import mcsolve
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TS = np.linspace(0.0, 2.0, 5)
+NTRAJ, BATCH = 48, 16
+
+# the run shared by the test process and the subprocess scripts
+SETUP = textwrap.dedent("""
+    import numpy as np, jax
+    import jaxredfield as jr
+    from jaxredfield.trajectories import mcsolve
+    model = jr.xxz_chain(4)
+    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+    eq = jr.standard_local_lindblad(system)
+    plus = np.ones(2) / np.sqrt(2)
+    psi0 = np.kron(np.kron(plus, plus), np.kron(plus, plus))
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)] + [jr.spin_current(model, 1)]
+    TS = np.linspace(0.0, 2.0, 5)
+    def run(**kw):
+        return mcsolve(eq, psi0, TS, 48, jax.random.key(5), e_ops=e_ops, batch_size=16,
+                       progress=False, **kw)
+""")
+
+
+def _env(**extra):
+    env = dict(os.environ)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.pop("XLA_FLAGS", None)
+    env.update(extra)
+    return env
+
+
+def _script(body, **env):
+    out = subprocess.run([sys.executable, "-c", SETUP + textwrap.dedent(body)], env=_env(**env),
+                         capture_output=True, text=True, timeout=600)
+    return out
+
+
+@pytest.fixture(scope="module")
+def setup():
+    ns = {}
+    exec(SETUP, ns)
+    return ns
+
+
+def test_checkpoint_resume_after_kill(setup, tmp_path):
+    path = str(tmp_path / "run.ckpt.npz")
+    # the subprocess dies hard (os._exit, no cleanup) right after its 2nd checkpoint write
+    out = _script(f"""
+        import os
+        mod = __import__("jaxredfield.trajectories.mcsolve", fromlist=["x"])
+        mod._after_checkpoint_hook = lambda n: os._exit(17) if n == 2 else None
+        run(checkpoint={path!r}, keep_trajectories=True, keep_final_states=True)
+        raise SystemExit(0)
+    """)
+    assert out.returncode == 17, out.stderr
+    with np.load(path, allow_pickle=False) as z:
+        assert int(z["done"]) == 32 and not bool(z["complete"])
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
+    run = setup["run"]
+    resumed = run(checkpoint=path, keep_trajectories=True, keep_final_states=True)
+    full = run(keep_trajectories=True, keep_final_states=True)
+    for a, b in [(resumed.expect_mean, full.expect_mean), (resumed.expect_stderr, full.expect_stderr),
+                 (resumed.expect_trajectories, full.expect_trajectories),
+                 (resumed.final_states, full.final_states)]:
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(resumed.njumps, full.njumps)
+    assert resumed.expect_trajectories.shape[0] == NTRAJ
+    with np.load(path, allow_pickle=False) as z:
+        assert int(z["done"]) == NTRAJ and bool(z["complete"])
+    # a completed checkpoint returns at once (no chunk runs: the hook would fire)
+    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
+    calls = []
+    mod._after_checkpoint_hook = calls.append
+    try:
+        again = run(checkpoint=path, keep_trajectories=True, keep_final_states=True)
+    finally:
+        mod._after_checkpoint_hook = None
+    assert calls == []
+    np.testing.assert_array_equal(np.asarray(again.expect_mean), np.asarray(resumed.expect_mean))
+
+
+def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
+    run, eq, psi0, e_ops = setup["run"], setup["eq"], setup["psi0"], setup["e_ops"]
+    path = str(tmp_path / "a.npz")
+    small = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=4, e_ops=e_ops, batch_size=4, progress=False)
+    mcsolve(key=jax.random.key(1), checkpoint=path, **small)
+    before = open(path, "rb").read()
+    with pytest.raises(ValueError, match="a.npz.*belongs to a different run"):
+        mcsolve(key=jax.random.key(2), checkpoint=path, **small)
+    with pytest.raises(ValueError, match="different run"):
+        mcsolve(key=jax.random.key(1), checkpoint=path, **{**small, "ntraj": 5})
+    with pytest.raises(ValueError, match="different run"):
+        mcsolve(key=jax.random.key(1), checkpoint=path, rtol=1e-7, **small)
+    assert open(path, "rb").read() == before  # never overwritten
+    # same arguments: returns the stored (complete) result
+    mcsolve(key=jax.random.key(1), checkpoint=path, **small)
+    for bad in (before[: len(before) // 2], b"", b"not a checkpoint at all"):
+        with open(path, "wb") as f:
+            f.write(bad)
+        with pytest.raises(ValueError, match="corrupted or unreadable"):
+            mcsolve(key=jax.random.key(1), checkpoint=path, **small)
+    # an npz without the checkpoint fields
+    np.savez(path, x=np.zeros(3))
+    with pytest.raises(ValueError, match="corrupted or unreadable"):
+        mcsolve(key=jax.random.key(1), checkpoint=path, **small)
+
+
+def test_sharded_over_4_devices_matches_1_device():
+    body = """
+        import jax
+        r = run(keep_trajectories=True)
+        np.save(OUT, np.concatenate([np.asarray(r.expect_mean).ravel(), np.asarray(r.expect_stderr).ravel(),
+                                     np.asarray(r.expect_trajectories).ravel(), r.njumps.ravel()]))
+        print("NDEV", len(jax.devices()))
+    """
+    res = {}
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        for n, flags in ((1, None), (4, "--xla_force_host_platform_device_count=4")):
+            out_path = os.path.join(d, f"out{n}.npy")
+            env = {"XLA_FLAGS": flags} if flags else {}
+            out = _script(f"OUT = {out_path!r}\n" + textwrap.dedent(body), **env)
+            assert out.returncode == 0, out.stderr
+            assert f"NDEV {n}" in out.stdout
+            res[n] = np.load(out_path)
+    np.testing.assert_allclose(res[4], res[1], rtol=0, atol=1e-12)
+
+
+def test_complex64_close_to_complex128(setup):
+    run = setup["run"]
+    a = run(rtol=1e-5, atol=1e-7)
+    b = run(rtol=1e-5, atol=1e-7, dtype=jnp.complex64)
+    assert np.asarray(b.expect_mean).dtype == np.float64
+    se = np.asarray(a.expect_stderr)[:, 1:]
+    z = np.abs(np.asarray(b.expect_mean) - np.asarray(a.expect_mean))[:, 1:] / se
+    assert np.max(z) < 0.1, z
+    with pytest.raises(ValueError, match="dtype"):
+        run(dtype=jnp.float32)
