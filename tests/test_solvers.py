@@ -102,3 +102,13 @@ def test_mesolve_refuses_huge_density_matrix():
     psi0 = np.zeros(2**14); psi0[0] = 1
     with pytest.raises(MemoryError, match="trajectories"):
         jr.mesolve(eq, psi0, [0.0, 1.0])
+
+
+def test_eigen_preconditioner_gives_same_state():
+    s = paper_system(5, T=2.2, Tr=3.0)
+    eq = jr.local_lindblad(s, 2)
+    a = jr.steadystate(eq, method="iterative", preconditioner="eigen")
+    b = jr.steadystate(eq, method="dense")
+    assert float(jr.trace_distance(a, b)) < 1e-9
+    with pytest.raises(ValueError, match="`preconditioner`"):
+        jr.steadystate(eq, method="iterative", preconditioner="ilu")
