@@ -1,9 +1,11 @@
 """Local operators and their matrix-free action on many-body states."""
 
+from .gather import GatherOperator
 from .local import LocalOperator, apply_left, apply_right, embed
 from .spin import sigmam, sigmap, sigmax, sigmay, sigmaz
 
 __all__ = [
+    "GatherOperator",
     "LocalOperator",
     "apply_left",
     "apply_right",
