@@ -72,6 +72,13 @@ class GatherOperator(eqx.Module):
         return cls(diag_arr, tuple(jnp.asarray(patterns[k]) for k in keys),
                    tuple(k[0] for k in keys), tuple(k[1] for k in keys), L, d)
 
+    def astype(self, dtype) -> "GatherOperator":
+        """The same operator with coefficients in ``dtype`` (e.g. complex64)."""
+        real = jnp.finfo(jnp.dtype(dtype)).dtype
+        diag = self.diag.astype(real if not jnp.iscomplexobj(self.diag) else dtype)
+        return GatherOperator(diag, tuple(c.astype(dtype) for c in self.coeffs), self.sites,
+                              self.deltas, self.L, self.d)
+
     def apply(self, psi):
         """O psi for psi of shape (..., d^L) (leading batch axes allowed)."""
         L, d = self.L, self.d

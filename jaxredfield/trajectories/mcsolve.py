@@ -43,7 +43,10 @@ import numpy as np
 from .._checks import is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
-from ..operators import LocalOperator, apply_left
+from ..operators import GatherOperator, LocalOperator, apply_left
+
+#: terms of the non-Hermitian Hamiltonian up to this dimension use the fused gather kernel
+_GATHER_MAX_DIM = 16
 from ..operators import embed
 
 
@@ -149,12 +152,14 @@ def _trajectory(key, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_s
     elif e_ops:
         L, d = e_ops[0].L, e_ops[0].d
     else:
-        L, d = gen_ops[0].L, gen_ops[0].d
+        L, d = (gen_ops.L, gen_ops.d) if isinstance(gen_ops, GatherOperator) else (gen_ops[0].L, gen_ops[0].d)
     e_sup, e_which = _support_groups(e_ops)
     j_sup, j_which = _support_groups(jumps)
     jLdL = [Lk.matrix.conj().T @ Lk.matrix for Lk in jumps]
 
     def rhs(t, psi, args):
+        if isinstance(gen_ops, GatherOperator):
+            return gen_ops.apply(psi)
         out = apply_left(gen_ops[0], psi)
         for A in gen_ops[1:]:
             out = out + apply_left(A, psi)
@@ -530,6 +535,9 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
         return LocalOperator(o.matrix.astype(dtype), o.sites, o.L, o.d)
 
     gen_ops = tuple(cast(o) for o in _generator_ops(eq))
+    if all(o.d ** len(o.sites) <= _GATHER_MAX_DIM for o in gen_ops):
+        # few-site terms: one fused diagonal + gather kernel (fewer passes over psi)
+        gen_ops = GatherOperator.from_local(gen_ops).astype(dtype)
     jumps = tuple(cast(o) for o in eq.jumps)
     ops_c = tuple(cast(o) for o in ops)
     psi0_c = psi0.astype(dtype)
