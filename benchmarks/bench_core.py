@@ -27,6 +27,8 @@ Usage::
     python benchmarks/bench_core.py --quick         # smoke run (L = 4..6, small budgets)
     python benchmarks/bench_core.py --lmax 8 --budget 300 --methods exact,local4
     python benchmarks/bench_core.py --case local4 8 # one case, prints its JSON
+    python benchmarks/bench_core.py --merge --lmax 8  # redo L <= 8, keep the rest of core.json
+    python benchmarks/bench_core.py --render         # rewrite core.md from core.json
 
 Results: ``benchmarks/results/core.json`` and ``core.md`` (rewritten after every case).
 """
