@@ -79,3 +79,18 @@ def is_concrete(x) -> bool:
     import jax
 
     return not isinstance(x, jax.core.Tracer)
+
+
+def check_tsave(tsave):
+    """A 1-d, finite, strictly increasing float64 array of save times."""
+    import jax.numpy as jnp
+
+    t = jnp.asarray(tsave, dtype=jnp.float64)
+    if t.ndim != 1 or t.shape[0] < 1:
+        raise ValueError("`tsave` must be a 1-d array of save times")
+    if is_concrete(t):
+        if not bool(jnp.all(jnp.isfinite(t))):
+            raise ValueError("`tsave` contains NaN or inf")
+        if t.shape[0] > 1 and not bool(jnp.all(jnp.diff(t) > 0)):
+            raise ValueError("`tsave` must be strictly increasing")
+    return t

@@ -9,7 +9,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_memory, is_concrete
+from .._checks import check_memory, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import expect, to_local
 
@@ -64,11 +64,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = 
         raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
     D = eq.dim
     rho0 = as_density_matrix(rho0, D)
-    tsave = jnp.asarray(tsave, dtype=jnp.float64)
-    if tsave.ndim != 1 or tsave.shape[0] < 1:
-        raise ValueError("`tsave` must be a 1-d array of save times")
-    if is_concrete(tsave) and tsave.shape[0] > 1 and not bool(jnp.all(jnp.diff(tsave) > 0)):
-        raise ValueError("`tsave` must be strictly increasing")
+    tsave = check_tsave(tsave)
     nstore = 12 + (tsave.shape[0] if save_states else 0)  # RK stages + saved states
     check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
                  "Use save_states=False with e_ops, or quantum trajectories for large L.", max_memory)

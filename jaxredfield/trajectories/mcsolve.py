@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import is_concrete
+from .._checks import check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
 from ..operators import GatherOperator, LocalOperator, apply_left
@@ -516,13 +516,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
     D = eq.dim
     psi0 = _as_ket(psi0, D)
-    tsave = jnp.asarray(tsave, dtype=jnp.float64)
-    if tsave.ndim != 1 or tsave.shape[0] < 1:
-        raise ValueError("`tsave` must be a 1-d array of save times")
-    if not bool(jnp.all(jnp.isfinite(tsave))):
-        raise ValueError("`tsave` contains NaN or inf")
-    if tsave.shape[0] > 1 and not bool(jnp.all(jnp.diff(tsave) > 0)):
-        raise ValueError("`tsave` must be strictly increasing")
+    tsave = check_tsave(tsave)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
     herm = tuple(_is_hermitian(o) for o in ops)
     fingerprint = None
