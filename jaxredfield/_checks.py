@@ -55,6 +55,12 @@ def check_nonneg_int(x, name: str) -> int:
     return int(x)
 
 
+def check_positive_int(x, name: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x <= 0:
+        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
+    return int(x)
+
+
 def check_positive(x, name: str) -> None:
     try:
         bad = not (float(x) > 0)

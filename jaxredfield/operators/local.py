@@ -58,6 +58,15 @@ class LocalOperator(eqx.Module):
         sites = tuple(sites)
         return LocalOperator(embed(self.matrix, self.sites, sites, self.d), sites, self.L, self.d)
 
+    def is_hermitian(self, atol: float = 1e-12) -> bool:
+        """True for a concrete Hermitian matrix (False when traced: unknown)."""
+        import jax
+
+        if isinstance(self.matrix, jax.core.Tracer):
+            return False
+        m = np.asarray(self.matrix)
+        return bool(np.allclose(m, m.conj().T, atol=atol))
+
     def dense(self) -> jnp.ndarray:
         """The d^L x d^L matrix (small L only)."""
         return embed(self.matrix, self.sites, tuple(range(self.L)), self.d)

@@ -7,7 +7,6 @@ import warnings
 import diffrax as dfx
 import equinox as eqx
 import jax.numpy as jnp
-import numpy as np
 
 from .._checks import check_memory, check_tsave, is_concrete
 from ..equations import MasterEquation
@@ -69,7 +68,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = 
     check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
                  "Use save_states=False with e_ops, or quantum trajectories for large L.", max_memory)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
-    herm = tuple(_is_hermitian(o) for o in ops)
+    herm = tuple(o.is_hermitian() for o in ops)
     solver = dfx.Tsit5() if solver is None else solver
     meter = dfx.TextProgressMeter() if progress else dfx.NoProgressMeter()
     with warnings.catch_warnings():
@@ -79,11 +78,6 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, save_states: bool = 
         states, exps, stats = _mesolve(eq, rho0, tsave, tuple(ops), herm, save_states, rtol,
                                        atol, solver, meter, max_steps)
     return MESolveResult(tsave, states, exps, stats)
-
-
-def _is_hermitian(op) -> bool:
-    m = np.asarray(op.matrix) if is_concrete(op.matrix) else None
-    return m is not None and np.allclose(m, m.conj().T, atol=1e-12)
 
 
 @eqx.filter_jit

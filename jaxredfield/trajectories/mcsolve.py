@@ -40,7 +40,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_tsave, is_concrete
+from .._checks import check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
 from ..operators import GatherOperator, LocalOperator, apply_left
@@ -102,13 +102,6 @@ def _generator_ops(eq: MasterEquation):
         terms.append((Lk.sites, -0.5 * (Lk.matrix.conj().T @ Lk.matrix), eq.L, eq.d))
     merged = _merge_terms(terms)
     return tuple(LocalOperator(m, s, eq.L, eq.d) for s, m in merged)
-
-
-def _is_hermitian(op: LocalOperator) -> bool:
-    if not is_concrete(op.matrix):
-        return False
-    m = np.asarray(op.matrix)
-    return bool(np.allclose(m, m.conj().T, atol=1e-12))
 
 
 # --------------------------------------------------------------------------------------------
@@ -301,12 +294,6 @@ def _as_ket(x, D: int):
         if abs(n2 - 1) > 1e-8:
             raise ValueError(f"`psi0` is not normalized (<psi0|psi0> = {n2:.6g}); divide it by its norm")
     return a
-
-
-def _check_pos_int(x, name):
-    if isinstance(x, bool) or not isinstance(x, (int, np.integer)) or x <= 0:
-        raise ValueError(f"`{name}` must be a positive integer, got {x!r}")
-    return int(x)
 
 
 def _check_key(key):
@@ -507,9 +494,9 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
             "yet: use jr.mesolve for the density matrix, or a Lindblad approximation such as "
             "jr.local_lindblad / jr.standard_local_lindblad."
         )
-    ntraj = _check_pos_int(ntraj, "ntraj")
-    batch_size = _check_pos_int(batch_size, "batch_size")
-    max_steps = _check_pos_int(max_steps, "max_steps")
+    ntraj = check_positive_int(ntraj, "ntraj")
+    batch_size = check_positive_int(batch_size, "batch_size")
+    max_steps = check_positive_int(max_steps, "max_steps")
     key = _check_key(key)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
@@ -518,7 +505,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     psi0 = _as_ket(psi0, D)
     tsave = check_tsave(tsave)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
-    herm = tuple(_is_hermitian(o) for o in ops)
+    herm = tuple(o.is_hermitian() for o in ops)
     fingerprint = None
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
