@@ -1,7 +1,7 @@
 """Local operators and their matrix-free action on many-body states."""
 
 from .gather import GatherOperator
-from .local import LocalOperator, apply_left, apply_right, embed
+from .local import LocalOperator, apply_left, apply_right, embed, merge_terms
 from .spin import sigmam, sigmap, sigmax, sigmay, sigmaz
 
 __all__ = [
@@ -10,6 +10,7 @@ __all__ = [
     "apply_left",
     "apply_right",
     "embed",
+    "merge_terms",
     "sigmam",
     "sigmap",
     "sigmax",

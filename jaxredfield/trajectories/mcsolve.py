@@ -43,11 +43,12 @@ import numpy as np
 from .._checks import check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
-from ..operators import GatherOperator, LocalOperator, apply_left
+from ..operators import GatherOperator, LocalOperator, apply_left, embed, merge_terms
+
+from .chebyshev import ChebyshevPropagator
 
 #: terms of the non-Hermitian Hamiltonian up to this dimension use the fused gather kernel
 _GATHER_MAX_DIM = 16
-from ..operators import embed
 
 
 class MCSolveResult(eqx.Module):
@@ -78,30 +79,43 @@ class MCSolveResult(eqx.Module):
 # operators
 
 
-def _merge_terms(terms):
-    """Sum (sites, matrix) terms into as few LocalOperators as possible: every term whose
-    support is a subset of a larger term's support is embedded into it (e.g. one-site fields
-    and jump terms into the bond terms), equal supports are added. Never enlarges a support
-    beyond the largest one present."""
-    groups: list = []  # [sites (sorted tuple), matrix]
-    for sites, m, L, d in sorted(terms, key=lambda x: -len(x[0])):
-        for g in groups:
-            if set(sites) <= set(g[0]):
-                g[1] = g[1] + embed(m, sites, g[0], d)
-                break
-        else:
-            target = tuple(sorted(sites))
-            groups.append([target, embed(m, sites, target, d)])
-    return [(s, m) for s, m in groups]
+class DiffraxPropagator(eqx.Module):
+    """psi -> exp(-i H_nh s) psi by diffrax (Tsit5 + PIDController), matrix-free; the
+    reference integrator for :class:`ChebyshevPropagator` (``method="diffrax"``)."""
 
+    gen: object  # GatherOperator or tuple of LocalOperators summing to -i H_nh
+    rtol: float
+    atol: float
+    max_steps: int = eqx.field(static=True)
+    max_step = float("inf")
 
-def _generator_ops(eq: MasterEquation):
-    """LocalOperators A_j with sum_j A_j = -i H_nh, H_nh = H - (i/2) sum_k L_k^dag L_k."""
-    terms = [(h.sites, -1j * h.matrix, eq.L, eq.d) for h in eq.hamiltonian]
-    for Lk in eq.jumps:
-        terms.append((Lk.sites, -0.5 * (Lk.matrix.conj().T @ Lk.matrix), eq.L, eq.d))
-    merged = _merge_terms(terms)
-    return tuple(LocalOperator(m, s, eq.L, eq.d) for s, m in merged)
+    @classmethod
+    def build(cls, eq: MasterEquation, rtol, atol, max_steps, dtype) -> "DiffraxPropagator":
+        terms = [h.scale(-1j) for h in eq.hamiltonian]
+        terms += [LocalOperator(-0.5 * (Lk.matrix.conj().T @ Lk.matrix), Lk.sites, eq.L, eq.d)
+                  for Lk in eq.jumps]
+        gen = tuple(LocalOperator(o.matrix.astype(dtype), o.sites, o.L, o.d) for o in merge_terms(terms))
+        if all(o.d ** len(o.sites) <= _GATHER_MAX_DIM for o in gen):
+            # few-site terms: one fused diagonal + gather kernel (fewer passes over psi)
+            gen = GatherOperator.from_local(gen).astype(dtype)
+        return cls(gen, float(rtol), float(atol), int(max_steps))
+
+    def propagate(self, psi, s, axis_name=None):
+        def rhs(t, y, args):
+            if isinstance(self.gen, GatherOperator):
+                return self.gen.apply(y)
+            out = apply_left(self.gen[0], y)
+            for A in self.gen[1:]:
+                out = out + apply_left(A, y)
+            return out
+
+        sol = dfx.diffeqsolve(
+            dfx.ODETerm(rhs), dfx.Tsit5(), t0=jnp.zeros_like(s), t1=s, dt0=None, y0=psi,
+            saveat=dfx.SaveAt(t1=True),
+            stepsize_controller=dfx.PIDController(rtol=self.rtol, atol=self.atol),
+            max_steps=self.max_steps,
+        )
+        return sol.ys[-1].astype(psi.dtype)
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,6 +136,10 @@ def _reduced_dm(psi, sites, L, d):
     """rho_S[a, b] = sum_rest psi[a, rest] conj(psi[b, rest]) on the sites ``sites`` (in that
     order) of the unnormalized state: a (d^k, d^k) matrix, no full-size temporary kept."""
     k = len(sites)
+    if tuple(sites) == tuple(range(sites[0], sites[0] + k)):
+        # contiguous sites in order: a free reshape, no transpose of the state
+        t = psi.reshape(d ** sites[0], d**k, -1)
+        return jnp.einsum("xar,xbr->ab", t, t.conj())
     t = jnp.moveaxis(psi.reshape((d,) * L), sites, tuple(range(k))).reshape(d**k, -1)
     return t @ t.conj().T
 
@@ -131,40 +149,78 @@ def _small_support(sites, L):
     return 2 * len(sites) <= L
 
 
-def _trajectory(key, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_steps):
+def _observable_plan(e_ops, L, d):
+    """Supports whose reduced density matrices are computed (those not contained in another
+    e_op's support) and, per e_op, (index of the support, its matrix embedded there)."""
+    maximal = []
+    for o in sorted(e_ops, key=lambda o: -len(o.sites)):
+        if not any(set(o.sites) <= set(m) for m in maximal):
+            maximal.append(tuple(sorted(o.sites)))
+    plan = []
+    for o in e_ops:
+        w = next(i for i, m in enumerate(maximal) if set(o.sites) <= set(m))
+        plan.append((w, embed(o.matrix, o.sites, maximal[w], d)))
+    return maximal, plan
+
+
+#: |log ||psi(t_jump)||^2 - log r| at an accepted jump time (QuTiP's mcsolve accepts a
+#: relative norm error of 1e-4): the jump time is then exact to ~1e-8 / (jump rate)
+JUMP_TOL = 1e-8
+_MAX_ROOT_ITERS = 60
+
+
+def _hermite_root(a, fa, da, b, fb, db):
+    """Root in [a, b] of the cubic Hermite interpolant of f (values fa > 0 > fb, slopes da, db):
+    Newton from the secant point, falling back to the secant point when Newton leaves the
+    bracket or fails. Scalar work only."""
+    w = b - a
+    u_sec = jnp.clip(fa / (fa - fb), 0.0, 1.0)
+    ga, gb = w * da, w * db
+
+    def p(u):
+        u2, u3 = u * u, u * u * u
+        return ((2 * u3 - 3 * u2 + 1) * fa + (u3 - 2 * u2 + u) * ga + (-2 * u3 + 3 * u2) * fb
+                + (u3 - u2) * gb)
+
+    def dp(u):
+        u2 = u * u
+        return (6 * u2 - 6 * u) * fa + (3 * u2 - 4 * u + 1) * ga + (6 * u - 6 * u2) * fb + (3 * u2 - 2 * u) * gb
+
+    u = u_sec
+    for _ in range(8):
+        u = jnp.clip(u - p(u) / dp(u), 0.0, 1.0)
+    ok = jnp.isfinite(u) & (jnp.abs(p(u)) <= jnp.abs(p(u_sec)))
+    u = jnp.where(ok, u, jnp.where(jnp.isfinite(u_sec), u_sec, 0.5))
+    return a + u * w
+
+
+def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, axis_name=None):
     """One MCWF trajectory. Returns (expectations (n_ops, n_t), final normalized state,
     number of jumps). Pure and jittable; vmapped over ``key``.
 
-    Memory notes: expectation values and jump probabilities use reduced density matrices
-    of the operator supports (no full-size O psi temporaries); the jump is applied once per
+    ``propagate(psi, s)`` = exp(-i H_nh s) psi for 0 <= s <= ``max_step``. Each save interval
+    is a ``lax.while_loop`` of a state machine whose every iteration is one propagation from
+    the current step start: a step of min(max_step, t_end - t), or, after a step that
+    crossed ||psi||^2 = r, one Illinois regula-falsi trial for the jump time within it. So
+    vmapped trajectories stay in lock step (one propagation per iteration each), whatever
+    their jump times. ``axis_name``: the vmap axis name, if vmapped (see the branches below).
+
+    Memory notes: expectation values and jump probabilities use reduced density matrices of
+    the operator supports (no full-size O psi temporaries); the jump is applied once per
     distinct jump support with the channel selected by a one-hot weighted sum of the local
     matrices (no vmapped ``lax.switch``, which evaluates every branch)."""
     K = len(jumps)
-    if K:
-        L, d = jumps[0].L, jumps[0].d
-    elif e_ops:
-        L, d = e_ops[0].L, e_ops[0].d
-    else:
-        L, d = (gen_ops.L, gen_ops.d) if isinstance(gen_ops, GatherOperator) else (gen_ops[0].L, gen_ops[0].d)
-    e_sup, e_which = _support_groups(e_ops)
+    e_sup, e_plan = _observable_plan(e_ops, L, d)
     j_sup, j_which = _support_groups(jumps)
     jLdL = [Lk.matrix.conj().T @ Lk.matrix for Lk in jumps]
-
-    def rhs(t, psi, args):
-        if isinstance(gen_ops, GatherOperator):
-            return gen_ops.apply(psi)
-        out = apply_left(gen_ops[0], psi)
-        for A in gen_ops[1:]:
-            out = out + apply_left(A, psi)
-        return out
 
     def measure(psi):
         nrm2 = jnp.vdot(psi, psi).real
         rhos = [_reduced_dm(psi, s, L, d) if _small_support(s, L) else None for s in e_sup]
         vals = []
-        for o, h, w in zip(e_ops, herm, e_which):
+        for o, h, (w, m) in zip(e_ops, herm, e_plan):
             if rhos[w] is not None:
-                v = jnp.sum(o.matrix * rhos[w].T) / nrm2
+                v = jnp.sum(m.astype(rhos[w].dtype) * rhos[w].T) / nrm2
             else:
                 v = jnp.vdot(psi, apply_left(o, psi)) / nrm2
             vals.append(v.real if h else v)
@@ -173,17 +229,15 @@ def _trajectory(key, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_s
         dtype = jnp.result_type(*vals)
         return jnp.stack([v.astype(dtype) for v in vals])
 
-    term = dfx.ODETerm(rhs)
-    solver = dfx.Tsit5()
-    controller = dfx.PIDController(rtol=rtol, atol=atol)
+    def jump_weights(psi):
+        # ||L_k psi||^2 = Tr(L_k^dag L_k rho_S) from the reduced density matrix of its support
+        rhos = [_reduced_dm(psi, s, L, d) for s in j_sup]
+        return jnp.stack([jnp.sum(m * rhos[w].T).real for m, w in zip(jLdL, j_which)]).astype(jnp.float64)
 
     def do_jump(psi, nj):
         # the randomness of jump number nj comes from fold_in(trajectory key, nj + 1)
         kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
-        # ||L_k psi||^2 = Tr(L_k^dag L_k rho_S) from the reduced density matrix of its support
-        rhos = [_reduced_dm(psi, s, L, d) for s in j_sup]
-        p = jnp.stack([jnp.sum(m * rhos[w].T).real for m, w in zip(jLdL, j_which)])
-        cum = jnp.cumsum(p.astype(jnp.float64))
+        cum = jnp.cumsum(jump_weights(psi))
         u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
         k = jnp.minimum(jnp.sum(cum <= u), K - 1)
         new = None
@@ -196,79 +250,98 @@ def _trajectory(key, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_s
         r = jax.random.uniform(kr, dtype=jnp.float64)
         return new, r
 
+    def log_norm_and_rate(y):
+        """log||y||^2 and its time derivative -<y|Gamma|y>/<y|y>, Gamma = sum L_k^dag L_k."""
+        n2 = jnp.vdot(y, y).real.astype(jnp.float64)
+        return jnp.log(n2), -jnp.sum(jump_weights(y)) / n2
+
+    zero, one = jnp.zeros((), jnp.float64), jnp.ones((), jnp.float64)
+
     def interval(carry, t_end):
         def cond(c):
             return c[0] < t_end
 
-        def solve(t0, t1, y):
-            sol = dfx.diffeqsolve(
-                term, solver, t0=t0, t1=t1, dt0=None, y0=y,
-                saveat=dfx.SaveAt(t1=True), stepsize_controller=controller, max_steps=max_steps,
-            )
-            return sol.ys[-1].astype(y.dtype)
-
-        def lognorm(y):
-            return jnp.log(jnp.vdot(y, y).real.astype(jnp.float64))
-
         def body(c):
-            t, psi, r, nj = c
-            psi_end = solve(t, t_end, psi)
-            if not K:
-                return t_end, psi_end, r, nj
-            # ||psi||^2 is non-increasing (H_nh has a negative semidefinite anti-Hermitian
-            # part), so a jump lies in [t, t_end] iff ||psi(t_end)||^2 < r. Its time solves
-            # f(s) = log||psi(s)||^2 - log r = 0, found by Illinois regula falsi (log-norm is
-            # nearly linear in time), every trial integrating from the bracket's lower end.
+            t, psi, ln0, dn0, r, nj, mode, s_lo, f_lo, d_lo, s_hi, f_hi, d_hi, it = c
             lr = jnp.log(r)
-            f_hi0 = lognorm(psi_end) - lr
-            jumped = f_hi0 < 0
+            last = t_end - t <= max_step
+            s_step = jnp.where(last, t_end - t, max_step)
+            rooting = mode == 1
+            if K:
+                # a step predicted (by the log-norm's slope) to cross ||psi||^2 = r ends at
+                # the predicted crossing: the jump step is then useful progress, and a small
+                # miss is mended by a short step or one trial in a short bracket
+                s_pred = jnp.where(dn0 < 0, (ln0 - lr) / jnp.where(dn0 < 0, -dn0, 1.0), jnp.inf)
+                full = s_pred >= s_step
+                s_step = jnp.minimum(s_step, s_pred)
+                last = last & full
+            s = jnp.where(rooting, _hermite_root(s_lo, f_lo, d_lo, s_hi, f_hi, d_hi), s_step)
+            psi_s = propagate(psi, s)
+            if not K:
+                return (jnp.where(last, t_end, t + s), psi_s, ln0, dn0, r, nj, mode, s_lo, f_lo,
+                        d_lo, s_hi, f_hi, d_hi, it)
+            # ||psi||^2 is non-increasing (H_nh has a negative semidefinite anti-Hermitian
+            # part), so a step holds a jump iff ||psi(t + s)||^2 < r; its time solves
+            # f(s) = log||psi(t + s)||^2 - log r = 0, bracketed in [0, s] with f and f' known
+            # at both ends: each trial is the root of the cubic Hermite interpolant
+            ln, dn = log_norm_and_rate(psi_s)
+            f = ln - lr
+            hit = jnp.abs(f) < JUMP_TOL
+            crossed = ~rooting & (f < 0) & ~hit
+            accept = ~rooting & (f >= 0) & ~hit
+            conv = hit | (rooting & ((s_hi - s_lo <= 1e-13 * jnp.maximum(1.0, jnp.abs(t)))
+                                     | (it >= _MAX_ROOT_ITERS)))
+            lo = f >= 0
+            # a crossed step opens the bracket [0, s_step]
+            s_lo = jnp.where(crossed, zero, jnp.where(rooting & lo, s, s_lo))
+            f_lo = jnp.where(crossed, ln0 - lr, jnp.where(rooting & lo, f, f_lo))
+            d_lo = jnp.where(crossed, dn0, jnp.where(rooting & lo, dn, d_lo))
+            s_hi = jnp.where(crossed | (rooting & ~lo), s, s_hi)
+            f_hi = jnp.where(crossed | (rooting & ~lo), f, f_hi)
+            d_hi = jnp.where(crossed | (rooting & ~lo), dn, d_hi)
+            it = jnp.where(rooting, it + 1, 0)
+            def jump():
+                pj, rj = do_jump(psi_s, nj)
+                return (pj,) + log_norm_and_rate(pj) + (rj,)
 
-            def rf_cond(s):
-                return jumped & ~s[6] & (s[7] < 60)
+            # an unbatched predicate keeps this a real branch under vmap (a batched one
+            # becomes a select that computes the jump of every trajectory every iteration)
+            any_conv = conv if axis_name is None else jax.lax.pmax(conv.astype(jnp.int32), axis_name) > 0
+            pj, lnj, dnj, rj = jax.lax.cond(any_conv, jump, lambda: (psi_s, ln, dn, r))
+            psi_new = jnp.where(accept, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi))
+            ln0 = jnp.where(accept, ln, jnp.where(conv, lnj, ln0))
+            dn0 = jnp.where(accept, dn, jnp.where(conv, dnj, dn0))
+            t_new = jnp.where(accept, jnp.where(last, t_end, t + s), jnp.where(conv, t + s, t))
+            r = jnp.where(conv, rj, r)
+            mode = jnp.where(crossed, 1, jnp.where(conv, 0, mode)).astype(mode.dtype)
+            return (t_new, psi_new, ln0, dn0, r, nj + conv.astype(nj.dtype), mode, s_lo, f_lo,
+                    d_lo, s_hi, f_hi, d_hi, it)
 
-            def rf_body(s):
-                tl, pl, fl, th, fh, side, _, it = s
-                x = (tl * fh - th * fl) / (fh - fl)
-                x = jnp.clip(jnp.where(jnp.isfinite(x), x, 0.5 * (tl + th)), tl, th)
-                px = solve(tl, x, pl)
-                fx = lognorm(px) - lr
-                conv = jnp.abs(fx) < 1e-11
-                lo = (fx >= 0) | conv
-                # Illinois: halve the f of an endpoint retained twice in a row
-                fh_new = jnp.where(lo, jnp.where(side == -1, 0.5 * fh, fh), fx)
-                fl_new = jnp.where(lo, fx, jnp.where(side == 1, 0.5 * fl, fl))
-                tl, pl = jnp.where(lo, x, tl), jnp.where(lo, px, pl)
-                th = jnp.where(lo, th, x)
-                side = jnp.where(lo, -1, 1).astype(side.dtype)
-                done = conv | (th - tl <= 1e-13 * jnp.maximum(1.0, jnp.abs(th)))
-                return tl, pl, fl_new, th, fh_new, side, done, it + 1
-
-            f_lo0 = lognorm(psi) - lr
-            s0 = (t, psi, f_lo0, t_end, f_hi0, jnp.zeros((), jnp.int32), jnp.zeros((), bool),
-                  jnp.zeros((), jnp.int32))
-            tl, pl = jax.lax.while_loop(rf_cond, rf_body, s0)[:2]
-            pj, rj = do_jump(pl, nj)
-            psi_new = jnp.where(jumped, pj.astype(psi.dtype), psi_end)
-            t_new = jnp.where(jumped, jnp.minimum(tl, t_end), t_end)
-            r = jnp.where(jumped, rj, r)
-            return t_new, psi_new, r, nj + jumped.astype(nj.dtype)
-
-        carry = jax.lax.while_loop(cond, body, carry)
+        i0 = jnp.zeros((), jnp.int32)
+        c0 = carry + (i0, zero, one, zero, one, -one, zero, i0)
+        c = jax.lax.while_loop(cond, body, c0)
+        carry = c[:6]
         return carry, measure(carry[1])
 
     r0 = jax.random.uniform(jax.random.fold_in(key, 0), dtype=jnp.float64)
-    carry0 = (tsave[0], psi0, r0, jnp.zeros((), jnp.int32))
+    ln_0, dn_0 = log_norm_and_rate(psi0) if K else (zero, zero)
+    carry0 = (tsave[0], psi0, ln_0, dn_0, r0, jnp.zeros((), jnp.int32))
     carry, ex = jax.lax.scan(interval, carry0, tsave[1:])
     ex = jnp.concatenate([measure(psi0)[None], ex], axis=0).T  # (n_ops, n_t)
     psi = carry[1]
-    return ex, psi / jnp.sqrt(jnp.vdot(psi, psi).real), carry[3]
+    return ex, psi / jnp.sqrt(jnp.vdot(psi, psi).real), carry[5]
 
 
 @eqx.filter_jit
-def _chunk(key, idx, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_steps):
+def _chunk(key, idx, psi0, tsave, prop, max_step, jumps, e_ops, herm, L, d):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
+
+    def propagate(psi, s):
+        return prop.propagate(psi, s, axis_name="traj")
+
     return jax.vmap(
-        lambda k: _trajectory(k, psi0, tsave, gen_ops, jumps, e_ops, herm, rtol, atol, max_steps)
+        lambda k: _trajectory(k, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, "traj"),
+        axis_name="traj",
     )(keys)
 
 
@@ -319,7 +392,7 @@ _after_checkpoint_hook = None
 
 
 def _fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol, max_steps, dtype,
-                 keep_trajectories, keep_final_states) -> str:
+                 keep_trajectories, keep_final_states, method) -> str:
     """SHA-256 over everything that determines the results of a run."""
     h = hashlib.sha256()
 
@@ -345,7 +418,7 @@ def _fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol, max_s
         add_tree("key", key)
     add_bytes("scalars", repr((int(ntraj), int(batch_size), float(rtol), float(atol), int(max_steps),
                                np.dtype(dtype).str, bool(keep_trajectories),
-                               bool(keep_final_states))).encode())
+                               bool(keep_final_states), str(method))).encode())
     return h.hexdigest()
 
 
@@ -434,7 +507,8 @@ def _to_host(x):
 def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, batch_size: int = 64,
             rtol: float = 1e-8, atol: float = 1e-10, keep_trajectories: bool = False,
             keep_final_states: bool = False, progress: bool = True,
-            max_steps: int = 100_000, checkpoint=None, dtype=jnp.complex128) -> MCSolveResult:
+            max_steps: int = 100_000, checkpoint=None, dtype=jnp.complex128,
+            method: str = "chebyshev") -> MCSolveResult:
     """Monte-Carlo wave-function trajectories of a Lindblad-form equation (module docstring).
 
     **Arguments:**
@@ -498,6 +572,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     batch_size = check_positive_int(batch_size, "batch_size")
     max_steps = check_positive_int(max_steps, "max_steps")
     key = _check_key(key)
+    if method not in ("chebyshev", "diffrax"):
+        raise ValueError(f"`method` must be 'chebyshev' or 'diffrax', got {method!r}")
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
@@ -510,15 +586,16 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     if checkpoint is not None:
         checkpoint = os.fspath(checkpoint)
         fingerprint = _fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol,
-                                   max_steps, dtype, keep_trajectories, keep_final_states)
+                                   max_steps, dtype, keep_trajectories, keep_final_states, method)
 
     def cast(o):
         return LocalOperator(o.matrix.astype(dtype), o.sites, o.L, o.d)
 
-    gen_ops = tuple(cast(o) for o in _generator_ops(eq))
-    if all(o.d ** len(o.sites) <= _GATHER_MAX_DIM for o in gen_ops):
-        # few-site terms: one fused diagonal + gather kernel (fewer passes over psi)
-        gen_ops = GatherOperator.from_local(gen_ops).astype(dtype)
+    if method == "chebyshev":
+        prop = ChebyshevPropagator.build(eq.hamiltonian, eq.jumps, tol=float(atol), dtype=dtype,
+                                         gather_max_dim=_GATHER_MAX_DIM)
+    else:
+        prop = DiffraxPropagator.build(eq, rtol, atol, max_steps, dtype)
     jumps = tuple(cast(o) for o in eq.jumps)
     ops_c = tuple(cast(o) for o in ops)
     psi0_c = psi0.astype(dtype)
@@ -550,8 +627,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
                 idx = jnp.asarray(idx_np)
             else:
                 idx = jax.make_array_from_callback(idx_np.shape, sharding, lambda i: idx_np[i])
-            ex, psi, nj = _chunk(key, idx, psi0_c, tsave, gen_ops, jumps, ops_c, herm,
-                                 float(rtol), float(atol), max_steps)
+            ex, psi, nj = _chunk(key, idx, psi0_c, tsave, prop, float(prop.max_step), jumps,
+                                 ops_c, herm, eq.L, eq.d)
             ex = _to_host(ex)[:m].astype(cdtype)
             nj = _to_host(nj)[:m]
             st["njumps"] = np.concatenate([st["njumps"], nj])
