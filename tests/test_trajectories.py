@@ -51,6 +51,40 @@ def test_trajectory_mean_matches_mesolve(chain, build):
     assert res.ntraj == 500 and res.njumps.shape == (500,) and res.njumps.sum() > 0
 
 
+@pytest.mark.parametrize("build", ["local_lindblad", "standard_local_lindblad"])
+def test_L6_1000_trajectories_within_4_sigma_of_mesolve(build):
+    """Issue 3's acceptance check: L = 6, 1000 trajectories, sigma^z on every site and every
+    bond current, at three times, all within 4 standard errors of the density matrix."""
+    L = 6
+    model = jr.xxz_chain(L)
+    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+    eq = jr.local_lindblad(system, 1) if build == "local_lindblad" else jr.standard_local_lindblad(system)
+    psi0 = np.ones(2**L) / np.sqrt(2**L)
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
+    e_ops += [jr.spin_current(model, i) for i in range(L - 1)]
+    ts = np.array([0.0, 1.0, 2.5, 5.0])
+    ref = np.asarray(jr.mesolve(eq, psi0, ts, e_ops=e_ops, save_states=False, rtol=1e-10, atol=1e-12).expect)
+    res = mcsolve(eq, psi0, ts, 1000, jax.random.key(2024), e_ops=e_ops, batch_size=250, progress=False)
+    mean, se = np.asarray(res.expect_mean), np.asarray(res.expect_stderr)
+    z = (mean - ref)[:, 1:] / se[:, 1:]
+    assert np.all(np.abs(z) < 4), z
+    assert np.max(np.abs(ref[:, -1] - ref[:, 0]) / se[:, -1]) > 10  # the dynamics is resolved
+
+
+def test_chebyshev_and_diffrax_give_the_same_trajectories(chain):
+    """Same key -> same random numbers: the two propagators must give the same jumps and the
+    same expectation values up to their integration tolerances (an independent check of the
+    Chebyshev propagator and of the jump-time root finding)."""
+    system, psi0, e_ops = chain
+    eq = jr.local_lindblad(system, 1)
+    kw = dict(e_ops=e_ops, batch_size=32, progress=False, keep_trajectories=True)
+    a = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method="chebyshev", **kw)
+    b = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method="diffrax", rtol=1e-10, atol=1e-12, **kw)
+    np.testing.assert_array_equal(a.njumps, b.njumps)
+    assert a.njumps.sum() > 32
+    np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(b.expect_trajectories), atol=1e-6)
+
+
 def test_results_independent_of_batch_size(chain):
     system, psi0, e_ops = chain
     eq = jr.standard_local_lindblad(system)
@@ -115,6 +149,8 @@ def test_bad_inputs_raise(chain):
         mcsolve(eq, psi0, TS, 4, key, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="strictly increasing"):
         mcsolve(eq, psi0, [0.0, 1.0, 1.0], 4, key, progress=False)
+    with pytest.raises(ValueError, match="method"):
+        mcsolve(eq, psi0, TS, 4, key, progress=False, method="rk4")
     with pytest.raises(TypeError, match="PRNG key"):
         mcsolve(eq, psi0, TS, 4, 123, progress=False)
     with pytest.raises(ValueError, match="not of Lindblad form.*pseudo-Lindblad"):

@@ -83,7 +83,7 @@ def _n_terms(tau: float, rho: float, tol: float, n: int) -> int:
     return int(ok[0]) if ok.size else n + 1
 
 
-def _term_table(tau_max: float, rho: float, tol: float, growth: float, npts: int = 64):
+def _term_table(tau_max: float, rho: float, tol: float, growth: float, npts: int = 256):
     """(tau_max', m on the grid linspace(0, tau_max', npts + 1)): tau_max' <= tau_max is
     reduced until rho^m(tau_max') <= growth; m is made non-decreasing."""
     def m_of(tau):
@@ -216,8 +216,7 @@ class ChebyshevPropagator(eqx.Module):
         f = jnp.exp(-1j * tau * jnp.cos(th))
         n = jnp.arange(self.n_max)
         # c_n = (1/K) sum_k f_k e^{-i n th_k} = (-i)^n J_n(tau) up to aliasing J_{K-n}
-        basis = jnp.exp(-1j * jnp.outer(n, th))
-        cn = basis @ f / K
+        cn = jnp.fft.fft(f)[: self.n_max] / K
         a = jnp.where(n == 0, 1.0, 2.0) * cn
         return a * jnp.exp(-1j * self.c * s)
 

@@ -5,25 +5,34 @@ Lindblad-form master equations
 
 Each trajectory evolves the *non-normalized* state with the non-Hermitian Hamiltonian
 
-    H_nh = H - (i/2) sum_k L_k^dag L_k,      d psi/dt = -i H_nh psi,
+    H_nh = H - (i/2) sum_k L_k^dag L_k,      psi(t + s) = exp(-i H_nh s) psi(t),
 
-matrix-free (every term is a :class:`LocalOperator` applied by tensor contraction), with
-diffrax (Tsit5 + PIDController) until ||psi||^2 falls to a uniform random number r. Since
-||psi||^2 is non-increasing, a save interval holds a jump iff ||psi(t_end)||^2 < r; the jump
-time is then found by Illinois regula falsi on log||psi(s)||^2 - log r, each trial integrating
-from the bracket's lower end (no diffrax event, whose carried dense interpolant costs ~9 state
-vectors per trajectory). The jump channel k is drawn with probability proportional to
-||L_k psi||^2 (from reduced density matrices of the jump supports), psi -> L_k psi / ||L_k psi||,
-and a new r is drawn (as in QuTiP's ``mcsolve``). Expectation values at the save times use
-the normalized state.
+matrix-free, until ||psi||^2 falls to a uniform random number r. The propagator is, by
+default, the Chebyshev expansion of :mod:`.chebyshev` (``method="chebyshev"``: steps of
+R s <= tau_max with a rigorous truncation bound; ~R s products per step instead of ~6 per
+much shorter Runge-Kutta step), or diffrax Tsit5 + PIDController (``method="diffrax"``, the
+reference). Since ||psi||^2 is non-increasing, a step holds a jump iff ||psi||^2 < r at its
+end. A step that the log-norm's slope predicts to cross r ends at the predicted crossing;
+if it overshoots, the jump time is the root of f(s) = log||psi(t + s)||^2 - log r in the
+bracket [0, s], found from the cubic Hermite interpolant of f and f' = -<Gamma> at the
+bracket ends, every trial propagating from the step start, until |f| < 1e-8 (``JUMP_TOL``).
+The jump channel k is drawn with probability proportional to ||L_k psi||^2 (from reduced
+density matrices of the jump supports), psi -> L_k psi / ||L_k psi||, and a new r is drawn
+(as in QuTiP's ``mcsolve``). Expectation values at the save times use the normalized state.
 
 Structure of one trajectory (a single jittable function): ``lax.scan`` over the save
-intervals [t_i, t_{i+1}]; inside each interval a ``lax.while_loop`` of
-diffeqsolve segments, each ending at the next jump or at t_{i+1}. Trajectory n
-uses the key ``fold_in(key, n)``, so results do not depend on ``batch_size``. Trajectories run
-in chunks of ``batch_size`` with ``jax.vmap`` inside a chunk; the mean and its standard error
-are accumulated chunk by chunk with Chan's pairwise (Welford) update in float64.
-"""
+intervals; inside each interval a ``lax.while_loop`` whose every iteration is one
+propagation (a step, or a root-finding trial), so vmapped trajectories stay in lock step.
+Trajectory n uses the key ``fold_in(key, n)`` and its arithmetic does not depend on the other
+trajectories of its chunk, so results do not depend on ``batch_size`` or the device count.
+Trajectories run in chunks of ``batch_size`` with ``jax.vmap`` inside a chunk; the mean and
+its standard error are accumulated chunk by chunk with Chan's pairwise (Welford) update in
+float64.
+
+Memory per trajectory in flight (Chebyshev): the step start psi, the recurrence vectors
+T_{n-1}, T_n (overwritten in place), the sum, the trial result and the where-selected next
+state: about 8 state vectors of 16 d^L bytes (complex128) — measured in
+``benchmarks/results/trajectories.md`` (peak process memory above the JAX baseline)."""
 
 from __future__ import annotations
 
@@ -139,9 +148,41 @@ def _reduced_dm(psi, sites, L, d):
     if tuple(sites) == tuple(range(sites[0], sites[0] + k)):
         # contiguous sites in order: a free reshape, no transpose of the state
         t = psi.reshape(d ** sites[0], d**k, -1)
-        return jnp.einsum("xar,xbr->ab", t, t.conj())
+        n = d**k
+        if n > 0:
+            return jnp.einsum("xar,xbr->ab", t, t.conj())
+        # tiny: one fused multiply-reduce per entry (a dot would materialize conj(psi))
+        e = {(a, b): jnp.sum(t[:, a, :] * t[:, b, :].conj()) for a in range(n) for b in range(a, n)}
+        return jnp.stack([jnp.stack([e[(a, b)] if a <= b else e[(b, a)].conj() for b in range(n)])
+                          for a in range(n)])
     t = jnp.moveaxis(psi.reshape((d,) * L), sites, tuple(range(k))).reshape(d**k, -1)
     return t @ t.conj().T
+
+
+def _reduced_dms(psi, supports, L, d):
+    """Reduced density matrices of ``psi`` on each support (None where ``_small_support`` is
+    False), computed one at a time: a ``fori_loop`` over a ``lax.switch`` of the supports
+    (zero-padded to the largest), so only one support's full-size temporaries exist at a
+    time (side by side, XLA kept ~1.5 state vectors per support alive: 22 for 14 sites)."""
+    small = [k for k, s in enumerate(supports) if _small_support(s, L)]
+    out = [None] * len(supports)
+    if not small:
+        return out
+    n = max(d ** len(supports[k]) for k in small)
+
+    def branch(sites):
+        def f(p):
+            r = _reduced_dm(p, sites, L, d)
+            return jnp.pad(r, ((0, n - r.shape[0]), (0, n - r.shape[1])))
+        return f
+
+    branches = [branch(supports[k]) for k in small]
+    acc = jnp.zeros((len(small), n, n), jnp.result_type(psi.dtype, jnp.complex64))
+    acc = jax.lax.fori_loop(0, len(small), lambda k, a: a.at[k].set(jax.lax.switch(k, branches, psi)), acc)
+    for pos, k in enumerate(small):
+        m = d ** len(supports[k])
+        out[k] = acc[pos, :m, :m]
+    return out
 
 
 def _small_support(sites, L):
@@ -149,17 +190,31 @@ def _small_support(sites, L):
     return 2 * len(sites) <= L
 
 
+def _is_diagonal_contiguous(o) -> bool:
+    k = len(o.sites)
+    if isinstance(o.matrix, jax.core.Tracer) or o.sites != tuple(range(o.sites[0], o.sites[0] + k)):
+        return False
+    m = np.asarray(o.matrix)
+    return bool(np.all(m == np.diag(np.diag(m))))
+
+
 def _observable_plan(e_ops, L, d):
-    """Supports whose reduced density matrices are computed (those not contained in another
-    e_op's support) and, per e_op, (index of the support, its matrix embedded there)."""
+    """How :func:`_trajectory` evaluates each e_op: diagonal ones on contiguous sites from the
+    probabilities |psi|^2 summed onto their sites (("diag", sites, diagonal)); the others
+    from reduced density matrices of the supports not contained in another such support
+    (("rdm", index of the support, matrix embedded there)). Returns (supports, plan)."""
+    rest = [o for o in e_ops if not _is_diagonal_contiguous(o)]
     maximal = []
-    for o in sorted(e_ops, key=lambda o: -len(o.sites)):
+    for o in sorted(rest, key=lambda o: -len(o.sites)):
         if not any(set(o.sites) <= set(m) for m in maximal):
             maximal.append(tuple(sorted(o.sites)))
     plan = []
     for o in e_ops:
+        if _is_diagonal_contiguous(o):
+            plan.append(("diag", o.sites, jnp.diag(o.matrix)))
+            continue
         w = next(i for i, m in enumerate(maximal) if set(o.sites) <= set(m))
-        plan.append((w, embed(o.matrix, o.sites, maximal[w], d)))
+        plan.append(("rdm", w, embed(o.matrix, o.sites, maximal[w], d)))
     return maximal, plan
 
 
@@ -216,10 +271,16 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
 
     def measure(psi):
         nrm2 = jnp.vdot(psi, psi).real
-        rhos = [_reduced_dm(psi, s, L, d) if _small_support(s, L) else None for s in e_sup]
+        rhos = _reduced_dms(psi, e_sup, L, d)
+        prob = None
         vals = []
-        for o, h, (w, m) in zip(e_ops, herm, e_plan):
-            if rhos[w] is not None:
+        for o, h, (kind, w, m) in zip(e_ops, herm, e_plan):
+            if kind == "diag":  # sum_s |psi_s|^2 O_ss, marginalized onto the sites w
+                if prob is None:
+                    prob = (psi.real**2 + psi.imag**2).astype(jnp.float64)
+                marg = prob.reshape(d ** w[0], d ** len(w), -1).sum(axis=(0, 2))
+                v = jnp.sum(marg * m) / nrm2
+            elif rhos[w] is not None:
                 v = jnp.sum(m.astype(rhos[w].dtype) * rhos[w].T) / nrm2
             else:
                 v = jnp.vdot(psi, apply_left(o, psi)) / nrm2
@@ -522,7 +583,10 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     - `e_ops`: observables (:class:`LocalOperator`, d^L x d^L arrays or ``Qobj``).
     - `batch_size`: trajectories run together (vmapped) per chunk; memory grows linearly in it.
       With several devices it is rounded up to a multiple of the device count.
-    - `rtol`, `atol`: diffrax PIDController tolerances; `max_steps`: per segment.
+    - `method`: ``"chebyshev"`` (default; module docstring) or ``"diffrax"`` (Tsit5).
+    - `atol`: absolute error bound per propagation step of a unit state; for
+      ``"chebyshev"`` the rigorous truncation bound of the expansion (default 1e-10).
+    - `rtol`, `max_steps`: PIDController tolerance and step limit of ``"diffrax"``.
     - `keep_trajectories`: also return every trajectory's expectation values.
     - `keep_final_states`: also return every trajectory's normalized state at ``tsave[-1]``.
     - `progress`: print trajectories done, rate and ETA after each chunk (to stderr).
@@ -539,12 +603,12 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     - `dtype`: ``jnp.complex128`` (default) or ``jnp.complex64`` for the states and operators
       (halves memory and bandwidth per trajectory); expectation values are accumulated in
       float64 either way. With complex64 use tolerances above single precision (e.g.
-      ``rtol=1e-5, atol=1e-7``). Measured on the L=4 boundary-driven XXZ test chain
-      (7 observables x 7 times, 500 trajectories, same key): max |mean(complex64, rtol=1e-5,
-      atol=1e-7) - mean(complex128, default tolerances)| / stderr = 3.5e-4 (every trajectory
-      had the same jump count; max per-trajectory difference 6.7e-4) — far below the
-      statistical error; it is dominated by the looser tolerances (complex128 at the same
-      tolerances gives the same 3.5e-4).
+      ``atol=1e-6``; with ``method="diffrax"`` also ``rtol=1e-5``). Measured (Chebyshev,
+      local Lindblad N=1 of the paper's chain, sigma^z on every site and every current,
+      7 times, same key, complex64 with atol=1e-6 against complex128 defaults): L=4, 500
+      trajectories: max |mean difference| / stderr = 1.3e-5, largest per-trajectory
+      difference 6.3e-6; L=10, 100 trajectories: 2.1e-4 and 3.9e-6; every trajectory had
+      the same jumps. Far below the statistical error.
 
     **Devices.** When ``jax.devices()`` has more than one device, each chunk's trajectory axis
     is split across them (a 1-d ``Mesh`` and ``NamedSharding`` on the batch axis; jit
