@@ -6,6 +6,8 @@ Importing the package enables JAX's float64 mode (see :mod:`jaxredfield._config`
 
 from . import _config  # noqa: F401  (float64)
 from .baths import AbstractBath as AbstractBath
+from .baths import CallableBath as CallableBath
+from .baths import DrudeLorentzBath as DrudeLorentzBath
 from .baths import OhmicBath as OhmicBath
 from .baths import derivatives as derivatives
 from .equations import MasterEquation as MasterEquation
@@ -22,6 +24,7 @@ from .expansion import lam_loc as lam_loc
 from .expansion import local_u as local_u
 from .expansion import nested_commutators as nested_commutators
 from .models import LatticeModel as LatticeModel
+from .models import bose_hubbard_chain as bose_hubbard_chain
 from .models import xxz_chain as xxz_chain
 from .observables import eigenstate_populations as eigenstate_populations
 from .observables import expect as expect
@@ -31,6 +34,9 @@ from .observables import operator_on as operator_on
 from .observables import spin_current as spin_current
 from .observables import trace_distance as trace_distance
 from .operators import LocalOperator as LocalOperator
+from .operators import create as create
+from .operators import destroy as destroy
+from .operators import number as number
 from .operators import sigmam as sigmam
 from .operators import sigmap as sigmap
 from .operators import sigmax as sigmax

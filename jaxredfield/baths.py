@@ -114,6 +114,124 @@ class OhmicBath(AbstractBath):
         return True
 
 
+class DrudeLorentzBath(AbstractBath):
+    r"""Ohmic bath with a Drude (Lorentz) cutoff, J_D(E) = gamma E / (1 + E^2/E_D^2) (SM I).
+
+    W is the one-sided transform of the correlation function of eq. (S.59),
+
+        C(t) = (gamma/2) E_D^2 [cot(E_D/2T) - i] e^{-E_D t}
+               - 2 gamma T sum_{l>=1} nu_l e^{-nu_l t} / (1 - (nu_l/E_D)^2),  nu_l = 2 pi l T,
+
+    term by term (int_0^inf e^{-iEt} e^{-a t} dt = 1/(a + iE)):
+
+        W_D(E) = (gamma/2) E_D^2 [cot(E_D/2T) - i] / (E_D + iE)
+                 + 2 gamma T E_D^2 sum_{l>=1} nu_l / ((nu_l^2 - E_D^2)(nu_l + iE)),
+
+    which is eq. (S.61): Re W_D = J_D(E) n_B(E), and the imaginary part (the Lamb shift,
+    Im W_D(0) = -gamma E_D/2) is kept. The Matsubara sum is converged to ``tol`` (relative
+    to gamma T), not cut at a fixed count: the first M terms are summed explicitly, with M
+    such that E_D and |E| <= ``e_max`` stay below nu_{M+1}/2, and the tail l > M is the
+    expansion nu/((nu^2 - E_D^2)(nu + iE)) = sum_k c_k(E) nu^{-k-2} summed with Hurwitz zeta
+    values zeta(k + 2, M + 1) up to the order where 2^{-k} < tol. Everything is elementwise
+    arithmetic in E, so autodiff (``jet``) gives the derivatives of eqs. (3)/(4). Requires
+    E_D not a Matsubara frequency (the bath's own pole cancellation point). For E_D -> inf,
+    Re W_D -> the ohmic gamma E n_B(E).
+    """
+
+    gamma: float
+    T: float
+    E_D: float
+    e_max: float
+    _nu: np.ndarray
+    _zeta: np.ndarray
+    _cot: float
+
+    def __init__(self, gamma, T, E_D, e_max=None, tol: float = 1e-13):
+        for name, x in (("T", T), ("E_D", E_D)):
+            if not float(x) > 0:
+                raise ValueError(f"`{name}` must be > 0, got {x!r}")
+        if not float(gamma) >= 0:
+            raise ValueError(f"`gamma` (dissipation strength) must be >= 0, got {gamma!r}")
+        T, E_D = float(T), float(E_D)
+        e_max = float(e_max) if e_max is not None else 20.0 * (T + E_D)
+        if abs(E_D / (2 * np.pi * T) - round(E_D / (2 * np.pi * T))) < 1e-9:
+            raise ValueError(f"`E_D` = {E_D} equals a Matsubara frequency 2 pi l T; shift it slightly")
+        M = int(np.ceil(2 * max(E_D, e_max) / (2 * np.pi * T)))
+        K = int(np.ceil(np.log2(1 / tol))) + 8  # |c_k| nu_{M+1}^-k <= (k + 1) 2^-k
+        from jax.scipy.special import zeta
+
+        self.gamma, self.T, self.E_D, self.e_max = gamma, T, E_D, e_max
+        self._nu = 2 * np.pi * T * np.arange(1, M + 1)
+        q = float(M + 1)
+        self._zeta = np.array([float(zeta(float(k + 2), q)) for k in range(K)]) / (2 * np.pi * T) ** (
+            np.arange(K) + 2)
+        self._cot = 1.0 / np.tan(E_D / (2 * T))
+
+    def W(self, E):
+        E = jnp.asarray(E)
+        a2, b = self.E_D**2, 1j * E
+        first = 0.5 * self.gamma * a2 * (self._cot - 1j) / (self.E_D + b)
+        nu = self._nu.reshape((-1,) + (1,) * E.ndim)
+        explicit = jnp.sum(nu / ((nu**2 - a2) * (nu + b)), axis=0)
+        # tail: 1/((1 - a^2/nu^2)(1 + b/nu)) = sum_k c_k nu^{-k}, c_k = sum_j a^{2j} (-b)^{k-2j},
+        # i.e. c_k = a^2 c_{k-2} + (-b)^k
+        c_prev2, c_prev1, pw = jnp.zeros_like(b), jnp.ones_like(b), jnp.ones_like(b)
+        tail = self._zeta[0] * c_prev1
+        for k in range(1, len(self._zeta)):
+            pw = -b * pw
+            c = a2 * c_prev2 + pw
+            tail = tail + self._zeta[k] * c
+            c_prev2, c_prev1 = c_prev1, c
+        return (first + 2 * self.gamma * self.T * a2 * (explicit + tail)).astype(jnp.complex128)
+
+    @property
+    def temperature(self):
+        return self.T
+
+    def convergence_radius(self, eps0):
+        # poles of W_D: E = i E_D (Drude) and E = i nu_l (Matsubara)
+        if not is_concrete(eps0):
+            return None
+        return float(np.hypot(eps0, min(self.E_D, 2 * np.pi * self.T)))
+
+
+class CallableBath(AbstractBath):
+    """A bath from a user's function ``W(E)`` (real E -> complex scalar; vectorized or not).
+
+    It must be differentiable by JAX (jnp operations): the expansions take its derivatives
+    by autodiff. ``temperature`` enables lambda_loc and ``radius`` (a function eps0 -> Taylor
+    radius of W around eps0) the convergence warning; both optional.
+    """
+
+    fn: object = eqx.field(static=True)
+    T: object = None
+    radius: object = eqx.field(static=True, default=None)
+
+    def __init__(self, W, temperature=None, radius=None):
+        if not callable(W):
+            raise TypeError(f"`W` must be a function of the energy, got {type(W).__name__}")
+        try:
+            d = derivatives(W, jnp.asarray([0.3]), 2)
+        except Exception as err:  # noqa: BLE001 - any failure means JAX cannot differentiate it
+            raise ValueError(
+                "`W` must be a JAX-differentiable function of the energy (use jax.numpy, not numpy "
+                f"or math): differentiating it at E=0.3 failed with {type(err).__name__}: {err}"
+            ) from err
+        if not bool(jnp.all(jnp.isfinite(d))):
+            raise ValueError("`W` or its first derivatives are not finite at E=0.3")
+        self.fn, self.T, self.radius = W, temperature, radius
+
+    def W(self, E):
+        return jnp.asarray(self.fn(jnp.asarray(E)), dtype=jnp.complex128)
+
+    @property
+    def temperature(self):
+        return self.T
+
+    def convergence_radius(self, eps0):
+        return None if self.radius is None else self.radius(eps0)
+
+
 def derivatives(W, eps, order: int):
     r"""[W(eps), W'(eps), ..., W^{(order)}(eps)] by automatic differentiation (exact up to
     round-off: no finite differences).

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import DEFAULT_MAX_MEMORY, as_matrix, check_hermitian, check_memory
-from .operators import LocalOperator, sigmax, sigmay, sigmaz
+from .operators import LocalOperator, create, destroy, number, sigmax, sigmay, sigmaz
 
 
 class LatticeModel(eqx.Module):
@@ -147,3 +147,28 @@ def xxz_chain(L: int, J=1.0, Delta=0.7, h=1.0, delta=-0.07) -> LatticeModel:
     for i in range(L):
         terms.append((i, (h + i * delta) * sz))
     return LatticeModel.from_terms(L, 2, terms)
+
+
+def bose_hubbard_chain(L: int, J=1.0, U=0.5, V=0.0, nmax: int = 2) -> LatticeModel:
+    r"""The Bose-Hubbard chain with a trap of the paper's eq. (S.14), written as printed there:
+
+    H = -J \sum_{i=0}^{L-2} (a^\dag_{i+1} a_i + a^\dag_i a_{i+1})
+        + \sum_{i=0}^{L-1} [U/2 n_i (n_i + 1) + V_i n_i],
+
+    on the Fock cutoff n_i <= ``nmax`` (local dimension nmax + 1). ``V`` is a number (the same
+    on every site) or a sequence of L values, e.g. the trap of Fig. S.4,
+    V_i = 0.35 (i - L/2)^2 J with 1-based i. The bracket is the site-local Hamiltonian of
+    eq. (4) (its eigenbasis is the Fock basis, eq. S.16); the hopping is the residual part.
+    (The common convention U/2 n(n - 1) differs by U n, a uniform shift of V_i by U.)
+    """
+    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 2:
+        raise ValueError(f"`L` must be an integer >= 2, got {L!r}")
+    a, ad, n = destroy(nmax), create(nmax), number(nmax)
+    V = np.broadcast_to(np.asarray(V, dtype=float), (L,)) if np.ndim(V) == 0 else np.asarray(V, dtype=float)
+    if V.shape != (L,):
+        raise ValueError(f"`V` must be a number or a sequence of L = {L} site potentials, got shape {V.shape}")
+    hop = -J * (np.kron(a, ad) + np.kron(ad, a))  # on (i, i+1): a_i a^dag_{i+1} + a^dag_i a_{i+1}
+    terms = [((i, i + 1), hop) for i in range(L - 1)]
+    for i in range(L):
+        terms.append((i, 0.5 * U * n @ (n + np.eye(nmax + 1)) + V[i] * n))
+    return LatticeModel.from_terms(L, nmax + 1, terms)

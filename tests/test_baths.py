@@ -75,3 +75,90 @@ def test_bad_temperature(T):
 def test_bad_gamma():
     with pytest.raises(ValueError, match="`gamma`"):
         jr.OhmicBath(-0.1, 1.0)
+
+
+# --- Drude-Lorentz bath (SM I) ------------------------------------------------------------
+G, TD, ED = 0.25, 2.2, 30.0
+
+
+def test_drude_lorentz_real_part_is_JD_nB_and_lamb_shift():
+    b = jr.DrudeLorentzBath(G, TD, ED)
+    E = np.array([-8.0, -3.0, -0.5, 0.7, 2.0, 5.0, 12.0])
+    W = np.asarray(b.W(E))
+    assert np.allclose(W.real, G * E / (1 + E**2 / ED**2) / np.expm1(E / TD), rtol=1e-12, atol=1e-14)
+    assert abs(complex(b.W(0.0)) - (G * TD - 0.5j * G * ED)) < 1e-12  # Im W_D(0) = -gamma E_D / 2 (SM I)
+
+
+def test_drude_lorentz_matsubara_tail_is_converged():
+    """The tail of the Matsubara sum (Hurwitz-zeta expansion) against many explicit terms:
+    e_max = 1 leaves only M = 5 explicit terms, the default bath (e_max = 644) sums 94."""
+    few, many = jr.DrudeLorentzBath(G, TD, ED, e_max=1.0), jr.DrudeLorentzBath(G, TD, ED)
+    assert len(few._nu) < 10 < 50 < len(many._nu)
+    E = np.linspace(-1.0, 1.0, 9)
+    assert np.allclose(np.asarray(few.W(E)), np.asarray(many.W(E)), rtol=1e-13, atol=1e-13)
+    d_few, d_many = derivatives(few.W, E, 4), derivatives(many.W, E, 4)
+    assert np.allclose(np.asarray(d_few), np.asarray(d_many), rtol=1e-11, atol=1e-12)
+
+
+def _C_drude(t, mp):
+    """C(t) of eq. (S.59), its Matsubara sum in closed form with Lerch's transcendent:
+    nu/(1 - nu^2/a^2) = -(a^2/2)[1/(nu - a) + 1/(nu + a)]."""
+    a = mp.mpf(ED)
+    alpha = a / (2 * mp.pi * TD)
+    q = mp.exp(-2 * mp.pi * TD * t)
+    first = G / 2 * a**2 * (mp.cot(a / (2 * TD)) - 1j) * mp.exp(-a * t)
+    mats = G * a**2 / (2 * mp.pi) * q * (mp.lerchphi(q, 1, 1 - alpha) + mp.lerchphi(q, 1, 1 + alpha))
+    return first + mats
+
+
+def test_drude_lorentz_equals_numerical_transform_of_C():
+    """W_D(E) against a direct numerical Fourier-Laplace transform of C(t) (eq. S.59)."""
+    mpmath.mp.dps = 15
+    b = jr.DrudeLorentzBath(G, TD, ED)
+    for E in (0.7,):
+        num = complex(mpmath.quad(lambda t: mpmath.exp(-1j * E * t) * _C_drude(t, mpmath), [0, 1, mpmath.inf]))
+        w = complex(b.W(E))
+        assert abs(num - w) / abs(w) < 1e-8, (E, num, w)
+
+
+def test_drude_lorentz_derivatives_match_finite_differences():
+    b = jr.DrudeLorentzBath(G, TD, ED)
+    d = np.asarray(derivatives(b.W, np.array([0.0, 1.3]), 2))
+    h = 1e-4
+    for k, E in enumerate((0.0, 1.3)):
+        # central differences of W and of the autodiff first derivative (truncation ~1e-9)
+        fd1 = (complex(b.W(E + h)) - complex(b.W(E - h))) / (2 * h)
+        d1 = lambda e: complex(np.asarray(derivatives(b.W, np.array([e]), 1))[1, 0])  # noqa: E731
+        fd2 = (d1(E + h) - d1(E - h)) / (2 * h)
+        assert abs(d[1, k] - fd1) <= 1e-7 * abs(fd1)
+        assert abs(d[2, k] - fd2) <= 1e-6 * abs(fd2)
+
+
+def test_drude_lorentz_large_cutoff_limit_is_ohmic():
+    E = np.array([-3.0, -0.2, 0.4, 2.0])
+    ohm = np.asarray(jr.OhmicBath(G, TD).W(E)).real
+    for ed, tol in ((1e2 + 0.1, 2e-3), (1e4 + 0.1, 2e-7)):  # Re W_D / W_ohm = 1/(1 + E^2/E_D^2)
+        w = np.asarray(jr.DrudeLorentzBath(G, TD, ed).W(E)).real
+        assert np.max(np.abs(w / ohm - 1)) < tol
+
+
+def test_drude_lorentz_bad_input():
+    with pytest.raises(ValueError, match="E_D"):
+        jr.DrudeLorentzBath(G, TD, -1.0)
+    with pytest.raises(ValueError, match="Matsubara"):
+        jr.DrudeLorentzBath(G, 1.0, 2 * np.pi)
+
+
+# --- a user's W(E) -----------------------------------------------------------------------
+def test_callable_bath_behaves_like_the_builtin_one():
+    import jax.numpy as jnp
+
+    ohm = jr.OhmicBath(G, TD)
+    user = jr.CallableBath(lambda E: G * E / jnp.expm1(E / TD), temperature=TD)
+    E = np.array([-2.0, -0.4, 0.5, 3.0])
+    assert np.allclose(np.asarray(user.W(E)), np.asarray(ohm.W(E)), rtol=1e-13)
+    assert np.allclose(np.asarray(derivatives(user.W, E, 3)), np.asarray(derivatives(ohm.W, E, 3)), rtol=1e-9)
+    with pytest.raises(ValueError, match="JAX-differentiable"):
+        jr.CallableBath(lambda E: float(np.exp(-float(E))))
+    with pytest.raises(TypeError, match="function"):
+        jr.CallableBath(3.0)

@@ -149,6 +149,8 @@ def test_bad_inputs_raise(chain):
         mcsolve(eq, psi0, TS, 4, key, batch_size=0, progress=False)
     with pytest.raises(ValueError, match="strictly increasing"):
         mcsolve(eq, psi0, [0.0, 1.0, 1.0], 4, key, progress=False)
+    with pytest.raises(ValueError, match="atol"):
+        mcsolve(eq, psi0, TS, 4, key, progress=False, atol=0.0)
     with pytest.raises(ValueError, match="method"):
         mcsolve(eq, psi0, TS, 4, key, progress=False, method="rk4")
     with pytest.raises(TypeError, match="PRNG key"):

@@ -1,11 +1,15 @@
 """Local operators and their matrix-free action on many-body states."""
 
+from .boson import create, destroy, number
 from .gather import GatherOperator
 from .local import LocalOperator, apply_left, apply_right, embed, merge_terms
 from .spin import sigmam, sigmap, sigmax, sigmay, sigmaz
 
 __all__ = [
     "GatherOperator",
+    "create",
+    "destroy",
+    "number",
     "LocalOperator",
     "apply_left",
     "apply_right",

@@ -115,7 +115,8 @@ def apply_left(op: LocalOperator, x):
         if d**k <= 16:
             cols = range(d**k)
             if not isinstance(m, jax.core.Tracer):
-                cols = [b for b in cols if np.any(np.asarray(m[:, b]))] or [0]
+                mn = np.asarray(m)
+                cols = [b for b in cols if np.any(mn[:, b])] or [0]
             out = sum(m[:, b][None, :, None] * t[:, b : b + 1, :] for b in cols)
         else:
             out = jnp.einsum("ab,xbr->xar", m, t)

@@ -1,5 +1,5 @@
-"""Single-site operators. Spin basis (|up>, |down>): sigmaz = diag(1, -1), sigmap = |up><down|
-(as in QuTiP). Boson operators on the Fock cutoff {0..nmax}."""
+"""Single-site spin-1/2 operators. Basis (|up>, |down>): sigmaz = diag(1, -1),
+sigmap = |up><down| (as in QuTiP). Boson operators: :mod:`.boson`."""
 
 import numpy as np
 

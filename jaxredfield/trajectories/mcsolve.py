@@ -49,7 +49,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_positive_int, check_tsave, is_concrete
+from .._checks import check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
 from ..operators import GatherOperator, LocalOperator, apply_left, embed, merge_terms
@@ -635,6 +635,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     ntraj = check_positive_int(ntraj, "ntraj")
     batch_size = check_positive_int(batch_size, "batch_size")
     max_steps = check_positive_int(max_steps, "max_steps")
+    check_positive(rtol, "rtol")
+    check_positive(atol, "atol")
     key = _check_key(key)
     if method not in ("chebyshev", "diffrax"):
         raise ValueError(f"`method` must be 'chebyshev' or 'diffrax', got {method!r}")
