@@ -81,21 +81,24 @@ class LocalOperator(eqx.Module):
 def embed(matrix, sites, target, d: int):
     """Write an operator on ``sites`` as a matrix on the larger site tuple ``target``.
 
-    Identity on target sites outside ``sites``; Kronecker order follows ``target``.
+    Identity on target sites outside ``sites``; Kronecker order follows ``target``. A NumPy
+    input gives a NumPy result (host-side setup code then avoids per-op JAX dispatch).
     """
     sites, target = tuple(sites), tuple(target)
     missing = [s for s in sites if s not in target]
     if missing:
         raise ValueError(f"sites {missing} are not in the target support {target}")
+    xp = np if isinstance(matrix, np.ndarray) else jnp
+    matrix = xp.asarray(matrix)
     k, n = len(sites), len(target)
     if sites == target:
-        return jnp.asarray(matrix)
+        return matrix
     extra = [s for s in target if s not in sites]
-    full = jnp.kron(jnp.asarray(matrix), jnp.eye(d ** len(extra), dtype=jnp.asarray(matrix).dtype))
+    full = xp.kron(matrix, xp.eye(d ** len(extra), dtype=matrix.dtype))
     order = list(sites) + extra  # current Kronecker order of `full`
     perm = [order.index(s) for s in target]
     t = full.reshape((d,) * (2 * n))
-    t = jnp.transpose(t, perm + [n + p for p in perm])
+    t = xp.transpose(t, perm + [n + p for p in perm])
     return t.reshape(d**n, d**n)
 
 

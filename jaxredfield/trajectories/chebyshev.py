@@ -59,7 +59,7 @@ def spectral_bounds(ops, window_max_dim: int = _WINDOW_MAX_DIM):
             lo, hi = lo + ev[0], hi + ev[-1]
             continue
         for win in inside:
-            acc[win] += np.asarray(embed(m / len(inside), op.sites, win, d))
+            acc[win] += embed(m / len(inside), op.sites, win, d)  # NumPy in, NumPy out
     for m in acc.values():
         if np.any(m):
             ev = np.linalg.eigvalsh(m)
