@@ -41,8 +41,11 @@ class GatherOperator(eqx.Module):
             raise ValueError("`ops` is empty")
         L, d = ops[0].L, ops[0].d
         D = d**L
-        idx = np.arange(D)
-        digits = [(idx // d ** (L - 1 - j)) % d for j in range(L)]
+        idx = np.arange(D, dtype=np.int64)
+
+        def digit(j):  # on demand: L full-size digit arrays at once cost L * 8 * d^L bytes
+            return (idx // d ** (L - 1 - j)) % d
+
         diag = np.zeros(D, dtype=np.complex128)
         patterns: dict = {}
         for op in ops:
@@ -51,7 +54,7 @@ class GatherOperator(eqx.Module):
             k = len(S)
             a_of_s = np.zeros(D, dtype=np.int64)
             for j in S:
-                a_of_s = a_of_s * d + digits[j]
+                a_of_s = a_of_s * d + digit(j)
             diag += np.diag(M)[a_of_s]
             for delta in itertools.product(range(-(d - 1), d), repeat=k):
                 if not any(delta):
