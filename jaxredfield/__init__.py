@@ -49,6 +49,7 @@ from .solvers import steadystate as steadystate
 from .system import Coupling as Coupling
 from .system import OpenSystem as OpenSystem
 from .system import boundary_driven as boundary_driven
+from .system import particle_reservoir as particle_reservoir
 from .trajectories import MCSolveResult as MCSolveResult
 from .trajectories import mcsolve as mcsolve
 

@@ -20,6 +20,7 @@ generator works matrix-free. Builders:
 from __future__ import annotations
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -56,11 +57,13 @@ class MasterEquation(eqx.Module):
         for h in self.hamiltonian:
             out = out - 1j * (apply_left(h, rho) - apply_right(rho, h))
         for u, v in self.redfield_terms:
-            ud = u.dag()
+            # [u rho, v] + h.c. = u rho v - v u rho + v^dag rho u^dag - rho u^dag v^dag (eq. S.2;
+            # v^dag = v for the Hermitian coupling of the main text)
+            ud, vd = u.dag(), v.dag()
             urho = apply_left(u, rho)
             rhoud = apply_right(rho, ud)
             out = out + apply_right(urho, v) - apply_left(v, urho)
-            out = out + apply_left(v, rhoud) - apply_right(rhoud, v)
+            out = out + apply_left(vd, rhoud) - apply_right(rhoud, vd)
         for sign, ops in ((1.0, self.jumps), (-1.0, self.negative_jumps)):
             for Lk in ops:
                 out = out + sign * _dissipator(Lk, rho)
@@ -164,6 +167,14 @@ def pseudo_lindblad(eq: MasterEquation, lam, keep_negative: bool = True) -> Mast
     if not eq.redfield_terms:
         raise ValueError("`eq` has no Redfield terms to rewrite")
     lams = _per_coupling(lam, len(eq.redfield_terms), "lam")
+    for n, (_, v) in enumerate(eq.redfield_terms):
+        if not isinstance(v.matrix, jax.core.Tracer) and not v.is_hermitian():
+            raise ValueError(
+                f"Redfield term {n} has a non-Hermitian coupling operator (a multi-operator "
+                "coupling such as particle_reservoir, SM A); the pseudo-Lindblad form of SM E "
+                "assumes a Hermitian v. Use the Redfield form (redfield / local_redfield) with "
+                "mesolve or steadystate."
+            )
     hs, plus, minus = list(eq.hamiltonian), [], []
     for n, ((u, v), lm) in enumerate(zip(eq.redfield_terms, lams)):
         _check_lam(lm, n)
@@ -203,6 +214,12 @@ def standard_local_lindblad(system: OpenSystem) -> MasterEquation:
     m = system.model
     hs, jumps = list(m.terms), []
     for n, c in enumerate(system.couplings):
+        if not c.is_hermitian_single:
+            raise ValueError(
+                f"coupling {n} is a multi-operator coupling (`partner` given, e.g. a particle "
+                "reservoir); the standard local Lindblad construction needs one Hermitian v per "
+                "bath. Use local_redfield or redfield."
+            )
         vhat, eps = local_components(m, c.site, c.op)
         vhat, eps = np.asarray(vhat), np.asarray(eps)
         groups: dict = {}

@@ -99,7 +99,7 @@ def adhoc_u(system, n: int, order: int, eps0, max_cluster_dim=MAX_CLUSTER_DIM) -
     c = system.couplings[n]
     if is_concrete(eps0):
         _warn_convergence(system, n, order, np.array([float(eps0)]), np.array([float(eps0)]))
-    return series_u(system.model, c.site, jnp.asarray(c.op)[None], jnp.asarray([eps0]),
+    return series_u(system.model, c.site, jnp.asarray(c.transformed)[None], jnp.asarray([eps0]),
                     c.bath.W, order, max_cluster_dim)
 
 
@@ -108,7 +108,7 @@ def local_u(system, n: int, order: int, energies=None, max_cluster_dim=MAX_CLUST
     eps_kq = E_k^loc - E_q^loc (or ``energies[k, q]`` if given) per local component."""
     c = system.couplings[n]
     model = system.model
-    vhat, eps_loc = local_components(model, c.site, c.op)
+    vhat, eps_loc = local_components(model, c.site, c.transformed)
     eps = eps_loc if energies is None else jnp.asarray(energies, dtype=jnp.float64)
     if eps.shape != (model.d, model.d):
         raise ValueError(f"`energies` must have shape {(model.d, model.d)}, got {eps.shape}")
@@ -137,7 +137,7 @@ def exact_u(system, n: int, max_memory=None) -> LocalOperator:
     )
     H = model.dense(max_memory=max_memory)
     E, V = jnp.linalg.eigh(H)
-    v = embed(jnp.asarray(c.op), (c.site,), tuple(range(model.L)), model.d)
+    v = embed(jnp.asarray(c.transformed), (c.site,), tuple(range(model.L)), model.d)
     vt = V.conj().T @ v @ V
     Wm = c.bath.W(E[:, None] - E[None, :])
     u = V @ (Wm * vt) @ V.conj().T
@@ -188,6 +188,9 @@ def lam_loc(system, n: int):
     in the local eigenbasis of the coupling site (real for real W and real <k|v|q>).
     """
     c = system.couplings[n]
+    if not c.is_hermitian_single:
+        raise ValueError(f"coupling {n} is a multi-operator coupling (`partner` given): "
+                         "lambda_loc (SM H) is defined for one Hermitian v; pass `lam=` explicitly")
     T = c.bath.temperature
     if T is None:
         raise ValueError(
