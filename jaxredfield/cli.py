@@ -1,5 +1,11 @@
-"""Command line: ``jaxredfield demo`` -- the paper's L = 6 chain (Fig. 2, T = 2.2h, J = h):
-steady-state trace distances of each equation to exact Redfield."""
+"""Command line.
+
+- ``jaxredfield demo``: the paper's L = 6 chain (Fig. 2, T = 2.2h, J = h): steady-state trace
+  distances of each equation to exact Redfield.
+- ``jaxredfield reproduce FIG [script options]``: run the figure script of the paper's figure
+  FIG (from the repository's examples/ folder) with the paper's parameters as defaults;
+  ``jaxredfield reproduce --list`` lists the figures.
+"""
 
 from __future__ import annotations
 
@@ -41,14 +47,67 @@ def demo(L: int = 6, T: float = 2.2, J: float = 1.0, orders=(1, 2, 4), out=sys.s
     return results
 
 
+#: figure -> (script in examples/, what it shows)
+FIGURES = {
+    "fig2c": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig2d": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig3d": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
+    "fig4": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
+}
+
+
+def _examples_dir():
+    import pathlib
+
+    import jaxredfield
+
+    return pathlib.Path(jaxredfield.__file__).resolve().parents[1] / "examples"
+
+
+def reproduce(fig: str, argv) -> int:
+    """Run the example script of ``fig`` with the script options ``argv``."""
+    import importlib.util
+
+    if fig not in FIGURES:
+        print(f"jaxredfield reproduce: unknown figure {fig!r}; available: {', '.join(sorted(FIGURES))} "
+              "(jaxredfield reproduce --list)", file=sys.stderr)
+        return 2
+    name = FIGURES[fig][0]
+    path = _examples_dir() / f"{name}.py"
+    if not path.exists():
+        print(f"jaxredfield reproduce: {path} not found: the figure scripts live in the repository's "
+              "examples/ folder; run from a source checkout installed with `pip install -e .`",
+              file=sys.stderr)
+        return 2
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    mod.main(list(argv))
+    return 0
+
+
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="jaxredfield", description=__doc__)
+    parser = argparse.ArgumentParser(prog="jaxredfield", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd")
     p = sub.add_parser("demo", help="trace distances to exact Redfield on the paper's chain")
     p.add_argument("--L", type=int, default=6, help="chain length (default 6)")
     p.add_argument("--T", type=float, default=2.2, help="bath temperature in units of h")
     p.add_argument("--J", type=float, default=1.0, help="exchange coupling in units of h")
+    r = sub.add_parser("reproduce", help="run the script of one of the paper's figures",
+                       description="Run a figure script; everything after FIG goes to the script "
+                                   "(e.g. jaxredfield reproduce fig3d --ntraj 100; "
+                                   "jaxredfield reproduce fig3d --help lists its options).")
+    r.add_argument("--list", action="store_true", help="list the figures")
+    r.add_argument("fig", nargs="?", help="figure name (see --list)")
+    r.add_argument("script_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.cmd == "reproduce":
+        if args.list or not args.fig:
+            for k, (_, what) in FIGURES.items():
+                print(f"{k:8s} {what}")
+            return 0 if args.list else 2
+        return reproduce(args.fig, args.script_args)
     if args.cmd != "demo":
         parser.print_help()
         return 2

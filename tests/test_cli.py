@@ -17,3 +17,21 @@ def test_bad_cli_args():
     with pytest.raises(SystemExit) as e:
         main(["demo", "--L", "12"])
     assert e.value.code == 2
+
+
+def test_reproduce_runs_a_figure_script(tmp_path, capsys):
+    rc = main(["reproduce", "fig3d", "--L", "4", "--ntraj", "8", "--tmax", "1", "--nt", "2",
+               "--batch-size", "8", "--out", str(tmp_path), "--no-progress"])
+    assert rc == 0
+    for f in ("fig3d_fig4.csv", "fig3d_magnetization.png", "fig4_currents.png"):
+        assert (tmp_path / f).exists()
+    assert main(["reproduce", "--list"]) == 0
+    assert "fig2d" in capsys.readouterr().out
+
+
+def test_reproduce_unknown_figure(capsys):
+    assert main(["reproduce", "fig99"]) == 2
+    assert "unknown figure" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["demo", "--bogus"])
+    assert e.value.code == 2
