@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import DEFAULT_MAX_MEMORY, check_memory, check_nonneg_int, is_concrete
+from ._checks import check_memory, check_nonneg_int, is_concrete
 from .baths import derivatives
 from .operators import LocalOperator, embed
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
-import numpy as np
 
 from ._checks import as_matrix
 from .operators import LocalOperator, apply_left, sigmaz

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .local import LocalOperator, embed
+from .local import embed
 
 
 class GatherOperator(eqx.Module):

@@ -90,7 +90,7 @@ def embed(matrix, sites, target, d: int):
         raise ValueError(f"sites {missing} are not in the target support {target}")
     xp = np if isinstance(matrix, np.ndarray) else jnp
     matrix = xp.asarray(matrix)
-    k, n = len(sites), len(target)
+    n = len(target)
     if sites == target:
         return matrix
     extra = [s for s in target if s not in sites]

@@ -143,18 +143,12 @@ def _support_groups(ops):
 
 def _reduced_dm(psi, sites, L, d):
     """rho_S[a, b] = sum_rest psi[a, rest] conj(psi[b, rest]) on the sites ``sites`` (in that
-    order) of the unnormalized state: a (d^k, d^k) matrix, no full-size temporary kept."""
+    order) of the unnormalized state: a (d^k, d^k) matrix."""
     k = len(sites)
     if tuple(sites) == tuple(range(sites[0], sites[0] + k)):
         # contiguous sites in order: a free reshape, no transpose of the state
         t = psi.reshape(d ** sites[0], d**k, -1)
-        n = d**k
-        if n > 0:
-            return jnp.einsum("xar,xbr->ab", t, t.conj())
-        # tiny: one fused multiply-reduce per entry (a dot would materialize conj(psi))
-        e = {(a, b): jnp.sum(t[:, a, :] * t[:, b, :].conj()) for a in range(n) for b in range(a, n)}
-        return jnp.stack([jnp.stack([e[(a, b)] if a <= b else e[(b, a)].conj() for b in range(n)])
-                          for a in range(n)])
+        return jnp.einsum("xar,xbr->ab", t, t.conj())
     t = jnp.moveaxis(psi.reshape((d,) * L), sites, tuple(range(k))).reshape(d**k, -1)
     return t @ t.conj().T
 
