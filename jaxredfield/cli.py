@@ -51,6 +51,8 @@ def demo(L: int = 6, T: float = 2.2, J: float = 1.0, orders=(1, 2, 4), out=sys.s
 FIGURES = {
     "fig2c": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
     "fig2d": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig3b": ("fig3bc_magnetization_current", "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
+    "fig3c": ("fig3bc_magnetization_current", "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
     "fig3d": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
     "fig4": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
 }

@@ -51,3 +51,20 @@ def test_fig3d_fig4_reduced_matches_mesolve(tmp_path):
         z = (mean - ref)[:, 1:] / se[:, 1:]
         assert np.all(np.abs(z) < 5), (name, z)
         assert np.max(np.abs(ref[:L, -1] - 1)) > 10 * np.max(se[:L, -1])  # it relaxes visibly
+
+
+def test_fig3bc_reduced(tmp_path):
+    """Fig. 3(b,c) at L = 4: the local Lindblad magnetization profile is closer to exact
+    Redfield than the standard local Lindblad one (main text), and only the standard local
+    Lindblad equation keeps a current at equal temperatures."""
+    import numpy as np
+
+    ts, res = load("fig3bc_magnetization_current").main(["--L", "4", "--tmax", "30", "--nt", "7",
+                                                          "--out", str(tmp_path)])
+    assert (tmp_path / "fig3bc.csv").exists() and (tmp_path / "fig3bc.png").exists()
+    ex_mag, ex_cur = res["exact Redfield"]
+    loc_mag, _ = res["local Lindblad N=4"]
+    red_mag, _ = res["local Redfield N=4"]
+    std_mag, std_cur = res["standard local Lindblad"]
+    assert np.max(np.abs(red_mag - ex_mag)) < np.max(np.abs(loc_mag - ex_mag)) < np.max(np.abs(std_mag - ex_mag))
+    assert abs(ex_cur[-1]) < 1e-3 < abs(std_cur[-1])
