@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .local import embed
+from .local import LocalOperator, apply_left, embed, merge_terms
 
 
 class GatherOperator(eqx.Module):
@@ -123,10 +123,31 @@ class GatherOperator(eqx.Module):
         return out
 
 
+def fused_sum(ops, dtype=jnp.complex128, gather_max_dim: int = 16):
+    """A sum of LocalOperators prepared for many products with states: merged
+    (:func:`merge_terms`), cast to ``dtype``, and fused into one :class:`GatherOperator` when
+    every merged term spans at most ``gather_max_dim`` basis states (else a tuple of
+    LocalOperators). Apply it with :func:`apply_sum`."""
+    terms = tuple(LocalOperator(t.matrix.astype(dtype), t.sites, t.L, t.d) for t in merge_terms(ops))
+    if all(t.d ** len(t.sites) <= gather_max_dim for t in terms):
+        return GatherOperator.from_local(terms).astype(dtype)
+    return terms
+
+
+def apply_sum(op, psi):
+    """The product of a :func:`fused_sum` result with a state."""
+    if isinstance(op, GatherOperator):
+        return op.apply(psi)
+    out = apply_left(op[0], psi)
+    for A in op[1:]:
+        out = out + apply_left(A, psi)
+    return out
+
+
 def _concrete(x) -> bool:
     import jax
 
     return not isinstance(x, jax.core.Tracer)
 
 
-__all__ = ["GatherOperator"]
+__all__ = ["GatherOperator", "apply_sum", "fused_sum"]

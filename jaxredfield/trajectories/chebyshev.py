@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..operators import GatherOperator, LocalOperator, apply_left, embed, merge_terms
+from ..operators import GatherOperator, LocalOperator, apply_sum, embed, fused_sum
 
 #: largest window (local dimension d^w) diagonalized by :func:`spectral_bounds`
 _WINDOW_MAX_DIM = 256
@@ -184,14 +184,10 @@ class ChebyshevPropagator(eqx.Module):
         # Z = (H_nh - c)/R = sum_j (h_j - (i/2) L^dag L)/R - c/R
         terms = [LocalOperator(o.matrix / R, o.sites, o.L, o.d) for o in hamiltonian]
         terms += [LocalOperator(-0.5j * g.matrix / R, g.sites, g.L, g.d) for g in gdag]
-        terms = merge_terms(terms)
-        terms = [LocalOperator(t.matrix.astype(dtype), t.sites, t.L, t.d) for t in terms]
-        if all(t.d ** len(t.sites) <= gather_max_dim for t in terms):
-            g = GatherOperator.from_local(terms).astype(dtype)
-            zop = GatherOperator((g.diag - c / R).astype(dtype), g.coeffs, g.sites, g.deltas, g.L, g.d)
+        zop, shift = fused_sum(terms, dtype, gather_max_dim), -c / R
+        if isinstance(zop, GatherOperator):  # the shift goes into the fused diagonal
+            zop = GatherOperator((zop.diag + shift).astype(dtype), zop.coeffs, zop.sites, zop.deltas, zop.L, zop.d)
             shift = 0.0
-        else:
-            zop, shift = tuple(terms), -c / R
         return cls(zop, complex(shift), complex(c), float(R), float(tau_max),
                    jnp.asarray(m_table, jnp.int32), float(tau_max / (len(m_table) - 1)), n_max, n_fft)
 
@@ -203,10 +199,7 @@ class ChebyshevPropagator(eqx.Module):
     def apply_z(self, psi):
         if isinstance(self.zop, GatherOperator):
             return self.zop.apply(psi)
-        out = self.shift * psi
-        for A in self.zop:
-            out = out + apply_left(A, psi)
-        return out
+        return self.shift * psi + apply_sum(self.zop, psi)
 
     def coefficients(self, s):
         """a_n(R s) exp(-i c s), n < n_max, for a scalar (possibly traced) s."""

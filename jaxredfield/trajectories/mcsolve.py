@@ -52,7 +52,7 @@ import numpy as np
 from .._checks import check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
-from ..operators import GatherOperator, LocalOperator, apply_left, embed, merge_terms
+from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum
 
 from .chebyshev import ChebyshevPropagator
 
@@ -103,20 +103,11 @@ class DiffraxPropagator(eqx.Module):
         terms = [h.scale(-1j) for h in eq.hamiltonian]
         terms += [LocalOperator(-0.5 * (Lk.matrix.conj().T @ Lk.matrix), Lk.sites, eq.L, eq.d)
                   for Lk in eq.jumps]
-        gen = tuple(LocalOperator(o.matrix.astype(dtype), o.sites, o.L, o.d) for o in merge_terms(terms))
-        if all(o.d ** len(o.sites) <= _GATHER_MAX_DIM for o in gen):
-            # few-site terms: one fused diagonal + gather kernel (fewer passes over psi)
-            gen = GatherOperator.from_local(gen).astype(dtype)
-        return cls(gen, float(rtol), float(atol), int(max_steps))
+        return cls(fused_sum(terms, dtype, _GATHER_MAX_DIM), float(rtol), float(atol), int(max_steps))
 
     def propagate(self, psi, s, axis_name=None):
         def rhs(t, y, args):
-            if isinstance(self.gen, GatherOperator):
-                return self.gen.apply(y)
-            out = apply_left(self.gen[0], y)
-            for A in self.gen[1:]:
-                out = out + apply_left(A, y)
-            return out
+            return apply_sum(self.gen, y)
 
         sol = dfx.diffeqsolve(
             dfx.ODETerm(rhs), dfx.Tsit5(), t0=jnp.zeros_like(s), t1=s, dt0=None, y0=psi,
