@@ -13,32 +13,23 @@ Writes fig2cd_trace_distance.csv and .png into --out (default: results/).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
-import warnings
 
 import numpy as np
 
 import jaxredfield as jr
 
 
-def distances(L: int, J: float, T: float, orders=(1, 4)) -> dict:
-    model = jr.xxz_chain(L, J=J, Delta=0.7, h=1.0, delta=-0.07)
-    system = jr.boundary_driven(model, jr.OhmicBath(0.25, T), jr.OhmicBath(0.25, T))
-    exact = jr.steadystate(jr.redfield(system))
-    out = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # low-T divergence is the point
-        for N in orders:
-            for name, build in (("local_redfield", jr.local_redfield), ("local_lindblad", jr.local_lindblad)):
-                try:
-                    rho = jr.steadystate(build(system, N))
-                    out[f"{name}_N{N}"] = float(jr.trace_distance(rho, exact))
-                except RuntimeError:  # GMRES failure far outside convergence
-                    out[f"{name}_N{N}"] = float("nan")
-    out["standard_local_lindblad"] = float(jr.trace_distance(
-        jr.steadystate(jr.standard_local_lindblad(system)), exact))
-    return out
+def distances(L: int, J: float, T: float, orders=(1, 4), T_r=None, kind="ohmic", E_D=None) -> dict:
+    """Steady-state trace distances to exact Redfield of local Redfield / local Lindblad at
+    ``orders`` and of the standard local Lindblad equation (T_r: right bath, SM J)."""
+    system = jr.paper.xxz_system(L, J, T, T_r, kind, E_D)
+    builders = {}
+    for N in orders:
+        builders[f"local_redfield_N{N}"] = lambda N=N: jr.local_redfield(system, N)
+        builders[f"local_lindblad_N{N}"] = lambda N=N: jr.local_lindblad(system, N)
+    builders["standard_local_lindblad"] = lambda: jr.standard_local_lindblad(system)
+    return jr.paper.steady_distances(builders, jr.steadystate(jr.redfield(system)))
 
 
 def main(argv=None):
@@ -57,18 +48,9 @@ def main(argv=None):
             d = distances(args.L, J, float(T))
             rows.append({"J": J, "T": float(T), **d})
             print(f"J={J} T={T:.3f} " + " ".join(f"{k}={v:.2e}" for k, v in d.items()), flush=True)
-    path = os.path.join(args.out, "fig2cd_trace_distance.csv")
-    with open(path, "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print(f"wrote {path} (install matplotlib for the plot)")
+    jr.paper.write_csv(os.path.join(args.out, "fig2cd_trace_distance.csv"), rows)
+    plt = jr.paper.pyplot()
+    if plt is None:
         return rows
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     styles = {"local_redfield_N1": ("tab:red", "--"), "local_redfield_N4": ("tab:red", "-"),
@@ -82,10 +64,7 @@ def main(argv=None):
         ax.set_title(f"({tag}) J = {J}h, L = {args.L}")
     axes[0].set_ylabel("trace distance to exact Redfield")
     axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    png = os.path.join(args.out, "fig2cd_trace_distance.png")
-    fig.savefig(png, dpi=120)
-    print(f"wrote {path} and {png}")
+    jr.paper.save_figure(fig, os.path.join(args.out, "fig2cd_trace_distance.png"))
     return rows
 
 

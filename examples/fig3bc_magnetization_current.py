@@ -17,7 +17,6 @@ Writes fig3bc.csv and fig3bc.png into --out (default: results/).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 
 import numpy as np
@@ -25,9 +24,9 @@ import numpy as np
 import jaxredfield as jr
 
 
-def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81):
-    model = jr.xxz_chain(L, J=J, Delta=0.7, h=1.0, delta=-0.07)
-    system = jr.boundary_driven(model, jr.OhmicBath(0.25, T), jr.OhmicBath(0.25, T))
+def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
+    system = jr.paper.xxz_system(L, J, T, T_r)
+    model = system.model
     eqs = {"exact Redfield": jr.redfield(system),
            f"local Redfield N={order}": jr.local_redfield(system, order),
            f"local Lindblad N={order}": jr.local_lindblad(system, order),
@@ -56,21 +55,13 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     ts, res = compute(args.L, args.T, 1.0, args.order, args.tmax, args.nt)
-    with open(os.path.join(args.out, "fig3bc.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["equation", "quantity", "x", "value"])
-        for name, (mag, cur) in res.items():
-            for i, m in enumerate(mag):
-                w.writerow([name, "steady sigma_z", i, f"{m:.12g}"])
-            for t, c in zip(ts, cur):
-                w.writerow([name, "j_2(t)", f"{t:.6g}", f"{c:.12g}"])
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: CSV written, plot skipped")
+    rows = []
+    for name, (mag, cur) in res.items():
+        rows += [[name, "steady sigma_z", i, f"{m:.12g}"] for i, m in enumerate(mag)]
+        rows += [[name, "j_2(t)", f"{t:.6g}", f"{c:.12g}"] for t, c in zip(ts, cur)]
+    jr.paper.write_csv(os.path.join(args.out, "fig3bc.csv"), rows, ["equation", "quantity", "x", "value"])
+    plt = jr.paper.pyplot()
+    if plt is None:
         return ts, res
     styles = {"exact Redfield": ":", "standard local Lindblad": "-."}
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -85,9 +76,7 @@ def main(argv=None):
     b.set_ylabel(r"$j_2(t)$")
     b.set_title("Fig. 3(c)")
     b.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(os.path.join(args.out, "fig3bc.png"), dpi=150)
-    plt.close(fig)
+    jr.paper.save_figure(fig, os.path.join(args.out, "fig3bc.png"))
     return ts, res
 
 

@@ -25,7 +25,6 @@ fig4_currents.png into --out (default: results/).
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 
 import jax
@@ -67,26 +66,21 @@ def main(argv=None):
     L = args.L
     ts, res = simulate(L, args.ntraj, args.tmax, args.nt, args.seed, args.batch_size, args.out,
                        not args.no_progress)
-    with open(os.path.join(args.out, "fig3d_fig4.csv"), "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["equation", "observable", "site", "t", "mean", "stderr"])
-        for name, (mean, se) in res.items():
-            for k in range(mean.shape[0]):
-                obs, site = ("sigma_z", k) if k < L else ("current", k - L)
-                for n, t in enumerate(ts):
-                    w.writerow([name, obs, site, f"{t:.6g}", f"{mean[k, n]:.10g}", f"{se[k, n]:.3g}"])
+    rows = []
+    for name, (mean, se) in res.items():
+        for k in range(mean.shape[0]):
+            obs, site = ("sigma_z", k) if k < L else ("current", k - L)
+            rows += [[name, obs, site, f"{t:.6g}", f"{mean[k, n]:.10g}", f"{se[k, n]:.3g}"]
+                     for n, t in enumerate(ts)]
+    jr.paper.write_csv(os.path.join(args.out, "fig3d_fig4.csv"), rows,
+                       ["equation", "observable", "site", "t", "mean", "stderr"])
     _plot(args.out, L, ts, res, args.ntraj)
     return ts, res
 
 
 def _plot(out, L, ts, res, ntraj):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: CSV written, plots skipped")
+    plt = jr.paper.pyplot()
+    if plt is None:
         return
     snaps = [int(round(x * (len(ts) - 1))) for x in (0.25, 0.5, 1.0)]
     styles = {"local_lindblad_N1": ("-", "local Lindblad N=1"),
@@ -102,9 +96,7 @@ def _plot(out, L, ts, res, ntraj):
     ax.set_ylabel(r"$\langle\sigma^z_i\rangle$")
     ax.set_title(f"Fig. 3(d): L={L}, {ntraj} trajectories")
     ax.legend(fontsize=6)
-    fig.tight_layout()
-    fig.savefig(os.path.join(out, "fig3d_magnetization.png"), dpi=150)
-    plt.close(fig)
+    jr.paper.save_figure(fig, os.path.join(out, "fig3d_magnetization.png"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     vmax = max(np.abs(m[L:]).max() for m, _ in res.values()) or 1.0
     for ax, (name, (mean, _)) in zip(axes, res.items()):
@@ -115,8 +107,7 @@ def _plot(out, L, ts, res, ntraj):
     axes[0].set_ylabel("bond i")
     fig.colorbar(im, ax=axes, label=r"$j_i(t)$")
     fig.suptitle(f"Fig. 4: L={L}, {ntraj} trajectories")
-    fig.savefig(os.path.join(out, "fig4_currents.png"), dpi=150)
-    plt.close(fig)
+    jr.paper.save_figure(fig, os.path.join(out, "fig4_currents.png"), tight=False)
 
 
 if __name__ == "__main__":

@@ -47,14 +47,16 @@ def demo(L: int = 6, T: float = 2.2, J: float = 1.0, orders=(1, 2, 4), out=sys.s
     return results
 
 
-#: figure -> (script in examples/, what it shows)
+#: figure -> (script in examples/, preset script options, what it shows). One script may draw
+#: several figures; the preset options select the figure's parameters (user options follow
+#: them, so they can still be overridden).
 FIGURES = {
-    "fig2c": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
-    "fig2d": ("fig2cd_trace_distance", "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
-    "fig3b": ("fig3bc_magnetization_current", "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
-    "fig3c": ("fig3bc_magnetization_current", "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
-    "fig3d": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
-    "fig4": ("fig3d_fig4_trajectories", "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
+    "fig2c": ("fig2cd_trace_distance", [], "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig2d": ("fig2cd_trace_distance", [], "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig3b": ("fig3bc_magnetization_current", [], "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
+    "fig3c": ("fig3bc_magnetization_current", [], "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
+    "fig3d": ("fig3d_fig4_trajectories", [], "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
+    "fig4": ("fig3d_fig4_trajectories", [], "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
 }
 
 
@@ -74,7 +76,7 @@ def reproduce(fig: str, argv) -> int:
         print(f"jaxredfield reproduce: unknown figure {fig!r}; available: {', '.join(sorted(FIGURES))} "
               "(jaxredfield reproduce --list)", file=sys.stderr)
         return 2
-    name = FIGURES[fig][0]
+    name, preset, _ = FIGURES[fig]
     path = _examples_dir() / f"{name}.py"
     if not path.exists():
         print(f"jaxredfield reproduce: {path} not found: the figure scripts live in the repository's "
@@ -84,7 +86,7 @@ def reproduce(fig: str, argv) -> int:
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    mod.main(list(argv))
+    mod.main(list(preset) + list(argv))
     return 0
 
 
@@ -106,7 +108,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.cmd == "reproduce":
         if args.list or not args.fig:
-            for k, (_, what) in FIGURES.items():
+            for k, (_, _, what) in FIGURES.items():
                 print(f"{k:8s} {what}")
             return 0 if args.list else 2
         return reproduce(args.fig, args.script_args)
