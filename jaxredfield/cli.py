@@ -83,6 +83,8 @@ def reproduce(fig: str, argv) -> int:
               "examples/ folder; run from a source checkout installed with `pip install -e .`",
               file=sys.stderr)
         return 2
+    if str(path.parent) not in sys.path:  # figure scripts may import their siblings
+        sys.path.insert(0, str(path.parent))
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)

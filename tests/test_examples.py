@@ -3,11 +3,15 @@
 import csv
 import importlib.util
 import pathlib
+import sys
 
 EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 
 
 def load(name):
+    """Import examples/<name>.py (examples/ on sys.path: scripts may import their siblings)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
     spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
