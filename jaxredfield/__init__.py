@@ -27,6 +27,7 @@ from .expansion import nested_commutators as nested_commutators
 from .models import LatticeModel as LatticeModel
 from .models import bose_hubbard_chain as bose_hubbard_chain
 from .models import xxz_chain as xxz_chain
+from .observables import bond_current as bond_current
 from .observables import eigenstate_populations as eigenstate_populations
 from .observables import expect as expect
 from .observables import gibbs_state as gibbs_state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ._checks import as_matrix
-from .operators import LocalOperator, apply_left, sigmaz
+from .operators import LocalOperator, apply_left, number, sigmaz
 
 
 def operator_on(op, sites, model) -> LocalOperator:
@@ -24,11 +24,23 @@ def spin_current(model, i: int) -> LocalOperator:
     """The spin current j_i = -i <[H^{i,i+1}, sigma^z_i]> (main text, Fig. 3c/4) as the
     two-site operator -i[H^{i,i+1}, sigma^z_i] on (i, i+1), H^{i,i+1} the bond term.
     Positive j_i: magnetization flows from site i to i+1."""
+    if model.d != 2:
+        raise ValueError(f"spin_current needs a spin-1/2 chain (d = 2), got d = {model.d}; "
+                         "use bond_current for other local dimensions")
+    return bond_current(model, i)
+
+
+def bond_current(model, i: int, charge=None) -> LocalOperator:
+    """The current of a locally conserved charge q across bond (i, i+1): the two-site
+    operator -i[H^{i,i+1}, q_i]. ``charge``: the d x d single-site q (default sigma^z for
+    d = 2, the boson number n for d > 2). Positive: q flows from site i to i+1."""
     if not 0 <= i < model.L - 1:
         raise ValueError(f"`i` must be a bond index 0..{model.L - 2}, got {i!r}")
+    if charge is None:
+        charge = sigmaz() if model.d == 2 else number(model.d - 1)
     b = model.bond(i, i + 1).matrix
-    sz = jnp.kron(jnp.asarray(sigmaz()), jnp.eye(2))
-    return LocalOperator(-1j * (b @ sz - sz @ b), (i, i + 1), model.L, model.d)
+    q = jnp.kron(jnp.asarray(as_matrix(charge, "charge")), jnp.eye(model.d))
+    return LocalOperator(-1j * (b @ q - q @ b), (i, i + 1), model.L, model.d)
 
 
 def to_local(op, L: int, d: int, name: str = "op") -> LocalOperator:
@@ -77,5 +89,5 @@ def gibbs_state(model, T, max_memory=None):
     return (V * p) @ V.conj().T
 
 
-__all__ = ["operator_on", "magnetization", "spin_current", "expect", "eigenstate_populations",
+__all__ = ["operator_on", "magnetization", "spin_current", "bond_current", "expect", "eigenstate_populations",
            "trace_distance", "gibbs_state", "to_local"]
