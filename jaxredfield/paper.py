@@ -6,6 +6,7 @@
 - :func:`bose_hubbard_system` -- the Bose-Hubbard chain with two particle reservoirs of SM C /
   Fig. S.4 (U = 0.5J, V_i = 0.35 (i - L/2)^2 J, mu = -2.5T, gamma = 0.25J).
 - :func:`steady_distances` -- steady-state trace distances of several equations to a reference.
+- :func:`population_dynamics` -- eigenstate populations along a trajectory of density matrices.
 - :func:`write_csv`, :func:`pyplot`, :func:`save_figure` -- CSV and PNG output.
 """
 
@@ -109,3 +110,12 @@ def save_figure(fig, path: str, tight: bool = True) -> str:
     plt.close(fig)
     print(f"wrote {path}")
     return path
+
+
+def population_dynamics(model, states):
+    """Populations <k|rho(t)|k> of the eigenstates k of H_S (ascending energy) for a stack of
+    density matrices ``states`` (n_t x D x D, or one D x D): returns (energies, populations
+    n_t x D). One diagonalization for all times (Fig. 2(a,b), Fig. S.4(b-e))."""
+    E, V = np.linalg.eigh(np.asarray(model.dense()))
+    pops = np.einsum("ik,...ij,jk->...k", V.conj(), np.asarray(states), V).real
+    return E, pops
