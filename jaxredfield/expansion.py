@@ -179,14 +179,17 @@ def _warn_convergence(system, n, order, eps_transitions, eps_expansion):
             return
 
 
-def lam_loc(system, n: int):
-    r"""The paper's lambda_loc (main text; SM H eq. (S.55)) for coupling n:
+def lam_loc(system, n: int | None = None):
+    r"""The paper's lambda_loc (main text; SM H eq. (S.55)) for coupling n (``n=None``: a
+    list, one per coupling, as ``pseudo_lindblad`` and ``local_lindblad`` take it):
 
         lambda_loc = || sum_kq W(eps_kq) vhat_kq e^{-E_q/T} ||_pseud
                      / || sum_kq vhat_kq e^{-E_q/T} ||_pseud,   ||A||_pseud = sqrt(sum_ij A_ij^2)
 
     in the local eigenbasis of the coupling site (real for real W and real <k|v|q>).
     """
+    if n is None:
+        return [lam_loc(system, k) for k in range(len(system.couplings))]
     c = system.couplings[n]
     if not c.is_hermitian_single:
         raise ValueError(f"coupling {n} is a multi-operator coupling (`partner` given): "

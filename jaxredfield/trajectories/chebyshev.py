@@ -153,11 +153,14 @@ class ChebyshevPropagator(eqx.Module):
 
     @classmethod
     def build(cls, hamiltonian, jumps, *, tau_max: float = 20.0, tol: float = 1e-12,
-              dtype=jnp.complex128, gather_max_dim: int = 16) -> "ChebyshevPropagator":
+              dtype=jnp.complex128, gather_max_dim: int = 16, damping=None) -> "ChebyshevPropagator":
         """From the Hamiltonian terms and jump operators (LocalOperators) of a Lindblad
-        equation. ``tau_max`` is the largest R s of one step; ``tol`` the truncation bound."""
+        equation: H_nh = H - (i/2) sum_k L_k^dag L_k. ``damping``: instead, the positive
+        semidefinite local terms G_j of H_nh = H - (i/2) sum_j G_j (signed trajectories).
+        ``tau_max`` is the largest R s of one step; ``tol`` the truncation bound."""
         e_lo, e_hi = spectral_bounds(hamiltonian)
-        gdag = [LocalOperator(o.matrix.conj().T @ o.matrix, o.sites, o.L, o.d) for o in jumps]
+        gdag = list(damping) if damping is not None else [
+            LocalOperator(o.matrix.conj().T @ o.matrix, o.sites, o.L, o.d) for o in jumps]
         g_hi = spectral_bounds(gdag)[1] if gdag else 0.0
         c = 0.5 * (e_hi + e_lo) - 0.25j * g_hi
         R_h = 0.5 * (e_hi - e_lo)

@@ -20,6 +20,30 @@ The jump channel k is drawn with probability proportional to ||L_k psi||^2 (from
 density matrices of the jump supports), psi -> L_k psi / ||L_k psi||, and a new r is drawn
 (as in QuTiP's ``mcsolve``). Expectation values at the save times use the normalized state.
 
+**Signed trajectories** (pseudo-Lindblad form -i[H, rho] + sum_k D[L_k] - sum_m D[M_m], SM E;
+after Becker, Netzer & Eckardt, PRL 131, 160401 (2023), ref. [83] of the paper): the Redfield
+equation itself, e.g. ``pseudo_lindblad(local_redfield(system, N), lam_loc(system))``, is
+unravelled exactly by trajectories that carry a real weight mu (with a sign):
+rho(t) = E[mu(t) |psi(t)><psi(t)|] with psi normalized. Derivation (jump times at any rate R
+with channel probabilities p_k stay unbiased if the weight is corrected): the normalized state
+evolves with H_nh = H - (i/2) Gamma_s, Gamma_s = sum_k L_k^dag L_k - sum_m M_m^dag M_m (the
+signed one: L_- adds anti-damping); jumps come at the clock rate R = <Gamma_s> + c, channel j
+(positive or negative) drawn with probability ~ ||L_j psi||^2, and then
+
+    mu -> s_j mu (sum_j ||L_j psi||^2) / (R ||psi||^2)      (s_j = -1 for the M_m),
+
+and between jumps mu grows as e^{c t}. With Gamma_s + c >= 0 the clock is again the decay
+of ||psi||^2 under H - (i/2)(Gamma_s + c), so the same engine runs it (``damping_terms``): c
+is the least shift that makes every merged local term of Gamma_s positive semidefinite and
+keeps R >= CLOCK_FLOOR sum_m ||M_m||^2. For a pseudo-Lindblad pair
+L_+^dag L_+ - L_-^dag L_- = u^dag v + v^dag u does not depend on lambda and is positive
+definite on the paper's chain at T >~ 2h, so c = 0 there and mu changes only at jumps, by
+(a + m)/(a - m) (a, m: the L_+ and L_- weights) -- to first order the growth rate 2<M^dag M>
+of the natural scheme. The variance of the estimator grows with time; the result reports
+the trace estimate E[mu] (exactly 1 in expectation) with its standard error, sqrt(E[mu^2])
+and the fraction of negative weights at every save time, and a run whose trace error
+exceeds ``max_trace_error`` stops with a message instead of returning noise.
+
 Structure of one trajectory (a single jittable function): ``lax.scan`` over the save
 intervals; inside each interval a ``lax.while_loop`` whose every iteration is one
 propagation (a step, or a root-finding trial), so vmapped trajectories stay in lock step.
@@ -52,7 +76,7 @@ import numpy as np
 from .._checks import check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import to_local
-from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum
+from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum, merge_terms
 
 from .chebyshev import ChebyshevPropagator
 
@@ -73,6 +97,15 @@ class MCSolveResult(eqx.Module):
     - ``final_states`` (ntraj, D): normalized states at ``tsave[-1]`` with
       ``keep_final_states=True``, else None.
     - ``ntraj``: number of trajectories; ``njumps`` (ntraj,): jumps of each trajectory.
+
+    Signed (pseudo-Lindblad) runs only, else ``None``:
+
+    - ``trace_mean``, ``trace_stderr`` (n_t,): the estimate E[mu] of Tr rho (exactly 1 in
+      expectation) and its standard error -- a direct measure of the run's statistical
+      quality at each time.
+    - ``weight_rms`` (n_t,): sqrt(E[mu^2]), the growth of the estimator's variance: the
+      standard error of any <O> is at most ||O|| weight_rms / sqrt(ntraj).
+    - ``negative_fraction`` (n_t,): fraction of trajectories with mu < 0 at each time.
     """
 
     tsave: jnp.ndarray
@@ -82,6 +115,10 @@ class MCSolveResult(eqx.Module):
     final_states: object
     ntraj: int
     njumps: np.ndarray
+    trace_mean: object = None
+    trace_stderr: object = None
+    weight_rms: object = None
+    negative_fraction: object = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -99,10 +136,9 @@ class DiffraxPropagator(eqx.Module):
     max_step = float("inf")
 
     @classmethod
-    def build(cls, eq: MasterEquation, rtol, atol, max_steps, dtype) -> "DiffraxPropagator":
+    def build(cls, eq: MasterEquation, rtol, atol, max_steps, dtype, damping) -> "DiffraxPropagator":
         terms = [h.scale(-1j) for h in eq.hamiltonian]
-        terms += [LocalOperator(-0.5 * (Lk.matrix.conj().T @ Lk.matrix), Lk.sites, eq.L, eq.d)
-                  for Lk in eq.jumps]
+        terms += [LocalOperator(-0.5 * g.matrix, g.sites, eq.L, eq.d) for g in damping]
         return cls(fused_sum(terms, dtype, _GATHER_MAX_DIM), float(rtol), float(atol), int(max_steps))
 
     def propagate(self, psi, s, axis_name=None):
@@ -120,6 +156,39 @@ class DiffraxPropagator(eqx.Module):
 
 # --------------------------------------------------------------------------------------------
 # one trajectory
+
+
+#: signed trajectories: the clock rate is kept >= CLOCK_FLOOR * sum_m ||M_m||^2, which bounds
+#: every jump factor (module docstring)
+CLOCK_FLOOR = 0.25
+
+
+def damping_terms(eq: MasterEquation):
+    """The positive semidefinite local terms G_j of H_nh = H - (i/2) sum_j G_j and the scalar
+    shift c (module docstring). Lindblad equations: G = {L_k^dag L_k}, c = 0. With negative
+    jumps: the terms of Gamma_s = sum_k L_k^dag L_k - sum_m M_m^dag M_m merged per support
+    (for a pseudo-Lindblad pair L_+-: L_+^dag L_+ - L_-^dag L_- = u^dag v + v^dag u), each
+    raised by max(0, -lambda_min) to be positive semidefinite, plus a constant that keeps
+    the clock rate <Gamma_s> + c >= CLOCK_FLOOR sum_m ||M_m||^2 > 0; c is the sum of the
+    raises. Where Gamma_s is positive definite enough (the paper's chain at T >~ 2h), c = 0."""
+    gdag = [LocalOperator(o.matrix.conj().T @ o.matrix, o.sites, o.L, o.d) for o in eq.jumps]
+    if not eq.negative_jumps:
+        return gdag, 0.0
+    mdm = [LocalOperator(-(o.matrix.conj().T @ o.matrix), o.sites, o.L, o.d) for o in eq.negative_jumps]
+    C = sum(float(np.linalg.norm(np.asarray(o.matrix), 2)) ** 2 for o in eq.negative_jumps)
+    terms, c, floor = [], 0.0, 0.0
+    for g in merge_terms(gdag + mdm):
+        G = np.asarray(g.matrix)
+        G = 0.5 * (G + G.conj().T)
+        lo = float(np.linalg.eigvalsh(G)[0])
+        raise_ = max(0.0, -lo)
+        c += raise_
+        floor += max(lo, 0.0)
+        terms.append([G + raise_ * np.eye(G.shape[0]), g.sites])
+    extra = max(0.0, CLOCK_FLOOR * C - floor)
+    terms[0][0] = terms[0][0] + extra * np.eye(terms[0][0].shape[0])
+    c += extra
+    return [LocalOperator(G, sites, eq.L, eq.d) for G, sites in terms], c
 
 
 def _support_groups(ops):
@@ -234,9 +303,16 @@ def _hermite_root(a, fa, da, b, fb, db):
     return a + u * w
 
 
-def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, axis_name=None):
+def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, axis_name=None,
+                signs=None, shift=0.0):
     """One MCWF trajectory. Returns (expectations (n_ops, n_t), final normalized state,
     number of jumps). Pure and jittable; vmapped over ``key``.
+
+    ``signs`` (one +-1 per jump, static; ``None``: all +1) and ``shift`` c: a signed
+    trajectory (module docstring). ``propagate`` then includes the shifted damping, the clock
+    rate is <sum_k s_k L_k^dag L_k> + c, every jump multiplies the weight by
+    s_k sum_j ||L_j psi||^2 / (sum_j s_j ||L_j psi||^2 + c ||psi||^2), and the expectations
+    returned are mu <O> with mu = e^{c (t - t_0)} prod(jump factors), followed by a row mu.
 
     ``propagate(psi, s)`` = exp(-i H_nh s) psi for 0 <= s <= ``max_step``. Each save interval
     is a ``lax.while_loop`` of a state machine whose every iteration is one propagation from
@@ -250,6 +326,8 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
     distinct jump support with the channel selected by a one-hot weighted sum of the local
     matrices (no vmapped ``lax.switch``, which evaluates every branch)."""
     K = len(jumps)
+    signed = signs is not None and any(x < 0 for x in signs)
+    sgn = jnp.asarray(signs if signed else [1.0] * K, jnp.float64)
     e_sup, e_plan = _observable_plan(e_ops, L, d)
     j_sup, j_which = _support_groups(jumps)
     jLdL = [Lk.matrix.conj().T @ Lk.matrix for Lk in jumps]
@@ -283,7 +361,8 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
     def do_jump(psi, nj):
         # the randomness of jump number nj comes from fold_in(trajectory key, nj + 1)
         kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
-        cum = jnp.cumsum(jump_weights(psi))
+        wts = jump_weights(psi)
+        cum = jnp.cumsum(wts)
         u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
         k = jnp.minimum(jnp.sum(cum <= u), K - 1)
         new = None
@@ -294,12 +373,19 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             new = part if new is None else new + part
         new = new / jnp.sqrt(jnp.vdot(new, new).real)
         r = jax.random.uniform(kr, dtype=jnp.float64)
-        return new, r
+        if not signed:
+            return new, r, jnp.ones((), jnp.float64)
+        # weight factor s_k (sum_j w_j) / (clock rate * ||psi||^2)
+        n2 = jnp.vdot(psi, psi).real.astype(jnp.float64)
+        return new, r, sgn[k] * cum[-1] / (jnp.sum(sgn * wts) + shift * n2)
 
     def log_norm_and_rate(y):
-        """log||y||^2 and its time derivative -<y|Gamma|y>/<y|y>, Gamma = sum L_k^dag L_k."""
+        """log||y||^2 and its time derivative -<y|Gamma|y>/<y|y>, Gamma = sum L_k^dag L_k
+        (signed: sum_k s_k L_k^dag L_k + c)."""
         n2 = jnp.vdot(y, y).real.astype(jnp.float64)
-        return jnp.log(n2), -jnp.sum(jump_weights(y)) / n2
+        if not signed:
+            return jnp.log(n2), -jnp.sum(jump_weights(y)) / n2
+        return jnp.log(n2), -jnp.sum(sgn * jump_weights(y)) / n2 - shift
 
     zero, one = jnp.zeros((), jnp.float64), jnp.ones((), jnp.float64)
 
@@ -308,7 +394,7 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             return c[0] < t_end
 
         def body(c):
-            t, psi, ln0, dn0, r, nj, mode, s_lo, f_lo, d_lo, s_hi, f_hi, d_hi, it = c
+            t, psi, ln0, dn0, r, nj, wgt, mode, s_lo, f_lo, d_lo, s_hi, f_hi, d_hi, it = c
             lr = jnp.log(r)
             last = t_end - t <= max_step
             s_step = jnp.where(last, t_end - t, max_step)
@@ -324,8 +410,8 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             s = jnp.where(rooting, _hermite_root(s_lo, f_lo, d_lo, s_hi, f_hi, d_hi), s_step)
             psi_s = propagate(psi, s)
             if not K:
-                return (jnp.where(last, t_end, t + s), psi_s, ln0, dn0, r, nj, mode, s_lo, f_lo,
-                        d_lo, s_hi, f_hi, d_hi, it)
+                return (jnp.where(last, t_end, t + s), psi_s, ln0, dn0, r, nj, wgt, mode, s_lo,
+                        f_lo, d_lo, s_hi, f_hi, d_hi, it)
             # ||psi||^2 is non-increasing (H_nh has a negative semidefinite anti-Hermitian
             # part), so a step holds a jump iff ||psi(t + s)||^2 < r; its time solves
             # f(s) = log||psi(t + s)||^2 - log r = 0, bracketed in [0, s] with f and f' known
@@ -347,46 +433,55 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             d_hi = jnp.where(crossed | (rooting & ~lo), dn, d_hi)
             it = jnp.where(rooting, it + 1, 0)
             def jump():
-                pj, rj = do_jump(psi_s, nj)
-                return (pj,) + log_norm_and_rate(pj) + (rj,)
+                pj, rj, fj = do_jump(psi_s, nj)
+                return (pj,) + log_norm_and_rate(pj) + (rj, fj)
 
             # an unbatched predicate keeps this a real branch under vmap (a batched one
             # becomes a select that computes the jump of every trajectory every iteration)
             any_conv = conv if axis_name is None else jax.lax.pmax(conv.astype(jnp.int32), axis_name) > 0
-            pj, lnj, dnj, rj = jax.lax.cond(any_conv, jump, lambda: (psi_s, ln, dn, r))
+            pj, lnj, dnj, rj, fj = jax.lax.cond(any_conv, jump, lambda: (psi_s, ln, dn, r, one))
+            wgt = jnp.where(conv, wgt * fj, wgt)
             psi_new = jnp.where(accept, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi))
             ln0 = jnp.where(accept, ln, jnp.where(conv, lnj, ln0))
             dn0 = jnp.where(accept, dn, jnp.where(conv, dnj, dn0))
             t_new = jnp.where(accept, jnp.where(last, t_end, t + s), jnp.where(conv, t + s, t))
             r = jnp.where(conv, rj, r)
             mode = jnp.where(crossed, 1, jnp.where(conv, 0, mode)).astype(mode.dtype)
-            return (t_new, psi_new, ln0, dn0, r, nj + conv.astype(nj.dtype), mode, s_lo, f_lo,
-                    d_lo, s_hi, f_hi, d_hi, it)
+            return (t_new, psi_new, ln0, dn0, r, nj + conv.astype(nj.dtype), wgt, mode, s_lo,
+                    f_lo, d_lo, s_hi, f_hi, d_hi, it)
 
         i0 = jnp.zeros((), jnp.int32)
         c0 = carry + (i0, zero, one, zero, one, -one, zero, i0)
         c = jax.lax.while_loop(cond, body, c0)
-        carry = c[:6]
-        return carry, measure(carry[1])
+        carry = c[:7]
+        return carry, weighted(measure(carry[1]), carry[6], t_end)
+
+    def weighted(vals, wgt, t):
+        if not signed:
+            return vals
+        mu = wgt * jnp.exp(shift * (t - tsave[0]))
+        dt = jnp.result_type(vals.dtype, jnp.float64)
+        return jnp.concatenate([mu * vals.astype(dt), mu[None].astype(dt)])
 
     r0 = jax.random.uniform(jax.random.fold_in(key, 0), dtype=jnp.float64)
     ln_0, dn_0 = log_norm_and_rate(psi0) if K else (zero, zero)
-    carry0 = (tsave[0], psi0, ln_0, dn_0, r0, jnp.zeros((), jnp.int32))
+    carry0 = (tsave[0], psi0, ln_0, dn_0, r0, jnp.zeros((), jnp.int32), one)
     carry, ex = jax.lax.scan(interval, carry0, tsave[1:])
-    ex = jnp.concatenate([measure(psi0)[None], ex], axis=0).T  # (n_ops, n_t)
+    ex = jnp.concatenate([weighted(measure(psi0), one, tsave[0])[None], ex], axis=0).T  # (n_ops, n_t)
     psi = carry[1]
     return ex, psi / jnp.sqrt(jnp.vdot(psi, psi).real), carry[5]
 
 
 @eqx.filter_jit
-def _chunk(key, idx, psi0, tsave, prop, max_step, jumps, e_ops, herm, L, d):
+def _chunk(key, idx, psi0, tsave, prop, max_step, jumps, e_ops, herm, L, d, signs=None, shift=0.0):
     keys = jax.vmap(lambda i: jax.random.fold_in(key, i))(idx)
 
     def propagate(psi, s):
         return prop.propagate(psi, s, axis_name="traj")
 
     return jax.vmap(
-        lambda k: _trajectory(k, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, "traj"),
+        lambda k: _trajectory(k, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d, "traj",
+                              signs, shift),
         axis_name="traj",
     )(keys)
 
@@ -432,7 +527,7 @@ def _check_key(key):
 # --------------------------------------------------------------------------------------------
 # checkpoints
 
-_CKPT_FORMAT = "jaxredfield.mcsolve.checkpoint/1"
+_CKPT_FORMAT = "jaxredfield.mcsolve.checkpoint/2"  # /2: signed runs (nneg)
 #: test-only hook: called as ``_after_checkpoint_hook(n_chunks_written)`` after each write
 _after_checkpoint_hook = None
 
@@ -478,7 +573,7 @@ def _load_checkpoint(path, fingerprint):
         fmt, fp = str(st["format"]), str(st["fingerprint"])
         st["done"] = int(st["done"])
         st["complete"] = bool(st["complete"])
-        for k in ("mean", "m2", "njumps", "ex", "psi"):
+        for k in ("mean", "m2", "njumps", "ex", "psi", "nneg"):
             st[k] = np.asarray(st[k])
     except Exception as err:  # noqa: BLE001 - any failure to read means corruption
         raise ValueError(
@@ -507,7 +602,8 @@ def _save_checkpoint(path, fingerprint, st):
             np.savez(f, format=np.asarray(_CKPT_FORMAT), fingerprint=np.asarray(fingerprint),
                      done=np.asarray(st["done"], np.int64),
                      complete=np.asarray(st["complete"], bool),
-                     mean=st["mean"], m2=st["m2"], njumps=st["njumps"], ex=st["ex"], psi=st["psi"])
+                     mean=st["mean"], m2=st["m2"], njumps=st["njumps"], ex=st["ex"], psi=st["psi"],
+                     nneg=st["nneg"])
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -554,12 +650,14 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
             rtol: float = 1e-8, atol: float = 1e-10, keep_trajectories: bool = False,
             keep_final_states: bool = False, progress: bool = True,
             max_steps: int = 100_000, checkpoint=None, dtype=jnp.complex128,
-            method: str = "chebyshev") -> MCSolveResult:
+            method: str = "chebyshev", max_trace_error: float = 0.05) -> MCSolveResult:
     """Monte-Carlo wave-function trajectories of a Lindblad-form equation (module docstring).
 
     **Arguments:**
-    - `eq`: a :class:`MasterEquation` with ``eq.is_lindblad`` (e.g. ``local_lindblad``,
-      ``standard_local_lindblad``, ``lindblad``).
+    - `eq`: a :class:`MasterEquation` of Lindblad form (``local_lindblad``,
+      ``standard_local_lindblad``, ``lindblad``), or of pseudo-Lindblad form with negative
+      jumps (``pseudo_lindblad(local_redfield(system, N), lam)``, also of ``redfield`` or
+      ``adhoc_redfield``): then signed trajectories (module docstring) unravel it exactly.
     - `psi0`: normalized initial ket, shape (d^L,) (array or ``Qobj``).
     - `tsave`: strictly increasing save times; the evolution starts at ``tsave[0]``.
     - `ntraj`: number of trajectories; `key`: a JAX PRNG key. Trajectory n uses
@@ -585,6 +683,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
       complete), so a rerun returns at once. A file written for other arguments raises
       ``ValueError`` (and is never overwritten), as does a corrupted file. With
       ``keep_trajectories`` / ``keep_final_states`` the whole kept data is rewritten per chunk.
+    - `max_trace_error`: signed runs only. After every chunk, the standard error of the trace
+      estimate E[mu] (exactly 1 in expectation) projected to ``ntraj`` trajectories, and at
+      the end the actual one, must stay below this at every save time; otherwise the run
+      stops with ``RuntimeError`` (the variance has exploded: the averages would be noise).
+      Finished chunks stay in the checkpoint.
     - `dtype`: ``jnp.complex128`` (default) or ``jnp.complex64`` for the states and operators
       (halves memory and bandwidth per trajectory); expectation values are accumulated in
       float64 either way. With complex64 use tolerances above single precision (e.g.
@@ -609,14 +712,15 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
-    if not eq.is_lindblad:
+    if eq.redfield_terms:
         raise ValueError(
-            f"`eq` ({eq.name}) is not of Lindblad form (it has Redfield terms or negative-rate "
-            "jumps), so standard quantum-jump trajectories cannot unravel it. Redfield-form "
-            "equations need pseudo-Lindblad (signed) trajectories, which are not implemented "
-            "yet: use jr.mesolve for the density matrix, or a Lindblad approximation such as "
-            "jr.local_lindblad / jr.standard_local_lindblad."
+            f"`eq` ({eq.name}) is in Redfield form [u rho, v] + h.c.; trajectories need its "
+            "pseudo-Lindblad form: mcsolve(jr.pseudo_lindblad(eq, lam), ...) runs signed "
+            "trajectories of the same equation (lam > 0, e.g. jr.lam_loc(system)), or use the "
+            "Lindblad approximation jr.local_lindblad."
         )
+    signed = bool(eq.negative_jumps)
+    check_positive(max_trace_error, "max_trace_error")
     ntraj = check_positive_int(ntraj, "ntraj")
     batch_size = check_positive_int(batch_size, "batch_size")
     max_steps = check_positive_int(max_steps, "max_steps")
@@ -642,12 +746,14 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     def cast(o):
         return LocalOperator(o.matrix.astype(dtype), o.sites, o.L, o.d)
 
+    damping, shift = damping_terms(eq)
     if method == "chebyshev":
         prop = ChebyshevPropagator.build(eq.hamiltonian, eq.jumps, tol=float(atol), dtype=dtype,
-                                         gather_max_dim=_GATHER_MAX_DIM)
+                                         gather_max_dim=_GATHER_MAX_DIM, damping=damping)
     else:
-        prop = DiffraxPropagator.build(eq, rtol, atol, max_steps, dtype)
-    jumps = tuple(cast(o) for o in eq.jumps)
+        prop = DiffraxPropagator.build(eq, rtol, atol, max_steps, dtype, damping)
+    jumps = tuple(cast(o) for o in eq.jumps + eq.negative_jumps)
+    signs = (1.0,) * len(eq.jumps) + (-1.0,) * len(eq.negative_jumps) if signed else None
     ops_c = tuple(cast(o) for o in ops)
     psi0_c = psi0.astype(dtype)
 
@@ -656,10 +762,12 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     B = min(batch_size, ntraj)
     B = -(-B // ndev) * ndev
     n_ops, n_t = len(ops), tsave.shape[0]
+    n_rows = n_ops + signed  # signed: the last row is the weight mu
     cdtype = np.float64 if all(herm) else np.complex128
-    st = {"done": 0, "complete": False, "mean": np.zeros((n_ops, n_t), cdtype),
-          "m2": np.zeros((n_ops, n_t)), "njumps": np.zeros((0,), np.int32),
-          "ex": np.zeros((0, n_ops, n_t), cdtype), "psi": np.zeros((0, D), dtype)}
+    st = {"done": 0, "complete": False, "mean": np.zeros((n_rows, n_t), cdtype),
+          "m2": np.zeros((n_rows, n_t)), "njumps": np.zeros((0,), np.int32),
+          "ex": np.zeros((0, n_rows, n_t), cdtype), "psi": np.zeros((0, D), dtype),
+          "nneg": np.zeros((n_t,))}
     if checkpoint is not None:
         loaded = _load_checkpoint(checkpoint, fingerprint)
         if loaded is not None:
@@ -679,7 +787,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
             else:
                 idx = jax.make_array_from_callback(idx_np.shape, sharding, lambda i: idx_np[i])
             ex, psi, nj = _chunk(key, idx, psi0_c, tsave, prop, float(prop.max_step), jumps,
-                                 ops_c, herm, eq.L, eq.d)
+                                 ops_c, herm, eq.L, eq.d, signs, float(shift))
             ex = _to_host(ex)[:m].astype(cdtype)
             nj = _to_host(nj)[:m]
             st["njumps"] = np.concatenate([st["njumps"], nj])
@@ -688,7 +796,9 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
             if keep_final_states:
                 st["psi"] = np.concatenate([st["psi"], _to_host(psi)[:m]])
             done = st["done"]
-            if n_ops:
+            if signed:
+                st["nneg"] = st["nneg"] + (ex[:, -1].real < 0).sum(axis=0)
+            if n_rows:
                 # Chan et al. pairwise update of mean and sum of squared deviations
                 cm = ex.mean(axis=0)
                 cm2 = (np.abs(ex - cm) ** 2).sum(axis=0)
@@ -707,20 +817,32 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
                 el = time.perf_counter() - t_start
                 rate = (done - done0) / el if el > 0 else float("inf")
                 eta = (ntraj - done) / rate if rate > 0 else float("nan")
+                extra = ""
+                if signed and done > 1:
+                    extra = f", trace error {np.sqrt(st['m2'][-1] / (done - 1) / done).max():.2g}"
                 print(f"mcsolve: {done}/{ntraj} trajectories, {rate:.3g} traj/s, "
-                      f"elapsed {el:.1f} s, ETA {eta:.1f} s"
+                      f"elapsed {el:.1f} s, ETA {eta:.1f} s{extra}"
                       + (" (first chunk includes compilation)" if start == done0 else ""),
                       file=sys.stderr, flush=True)
+            if signed:
+                _check_trace_error(st, ntraj, tsave, max_trace_error)
     if writer and not st["complete"]:  # ntraj already reached but the flag was not set
         st["complete"] = True
         _save_checkpoint(checkpoint, fingerprint, st)
     done = st["done"]
+    m2 = st["m2"]
+    stderr = np.sqrt(m2 / (done - 1) / done) if done > 1 else np.full((n_rows, n_t), np.nan)
     if n_ops:
-        m2 = st["m2"]
-        stderr = np.sqrt(m2 / (done - 1) / done) if done > 1 else np.full((n_ops, n_t), np.nan)
-        expect_mean, expect_stderr = jnp.asarray(st["mean"]), jnp.asarray(stderr)
+        expect_mean, expect_stderr = jnp.asarray(st["mean"][:n_ops]), jnp.asarray(stderr[:n_ops])
     else:
         expect_mean = expect_stderr = None
+    signed_fields = {}
+    if signed:
+        mu_mean = st["mean"][-1].real
+        var = m2[-1] / max(done - 1, 1)
+        signed_fields = dict(trace_mean=jnp.asarray(mu_mean), trace_stderr=jnp.asarray(stderr[-1]),
+                             weight_rms=jnp.asarray(np.sqrt(var * (done - 1) / done + mu_mean**2)),
+                             negative_fraction=jnp.asarray(st["nneg"] / done))
     return MCSolveResult(
         tsave=tsave,
         expect_mean=expect_mean,
@@ -729,7 +851,31 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
         final_states=jnp.asarray(st["psi"]) if keep_final_states else None,
         ntraj=ntraj,
         njumps=st["njumps"],
+        **signed_fields,
     )
+
+
+def _check_trace_error(st, ntraj, tsave, limit):
+    """Stop a signed run whose trace estimate E[mu] has a standard error above ``limit``
+    (projected to ``ntraj`` trajectories while running, the actual one at the end)."""
+    done = st["done"]
+    if done < min(ntraj, 16):
+        return
+    s = np.sqrt(st["m2"][-1] / (done - 1))
+    err = s / np.sqrt(ntraj if done < ntraj else done)
+    bad = np.nonzero(err > limit)[0]
+    if bad.size:
+        n = bad[0]
+        need = int(np.ceil((s[n] / limit) ** 2))
+        raise RuntimeError(
+            f"signed trajectories: the variance of the estimator has exploded -- at t = "
+            f"{float(tsave[n]):.4g} the standard error of the trace estimate (exactly 1 in "
+            f"expectation) is {err[n]:.3g} with {ntraj} trajectories, above max_trace_error = "
+            f"{limit} (sample rms weight {np.sqrt(s[n]**2 + 1):.3g}). "
+            f"The averages would be noise. Use about {need} trajectories, a shorter time span, "
+            "or a lambda that makes L_- smaller (jr.lam_loc, or tuned: jaxredfield.tuning); "
+            f"{done} finished trajectories are kept in the checkpoint, if one was given."
+        )
 
 
 __all__ = ["MCSolveResult", "mcsolve"]
