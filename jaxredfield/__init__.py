@@ -12,6 +12,7 @@ from .baths import DrudeLorentzBath as DrudeLorentzBath
 from .baths import OhmicBath as OhmicBath
 from .baths import derivatives as derivatives
 from .equations import MasterEquation as MasterEquation
+from .equations import adhoc_lindblad as adhoc_lindblad
 from .equations import adhoc_redfield as adhoc_redfield
 from .equations import lindblad as lindblad
 from .equations import local_lindblad as local_lindblad

@@ -13,6 +13,8 @@ generator works matrix-free. Builders:
 - :func:`pseudo_lindblad` -- any Redfield-form equation rewritten as
   -i[H + H_c, rho] + D[L_+] - D[L_-] (SM E), exact for any lambda.
 - :func:`local_lindblad` -- keeps L_+ only, with the paper's lambda_loc (main text, SM H).
+- :func:`adhoc_lindblad` -- the ad-hoc local Lindblad equation (SM E, F, Fig. S.5): eq. (3)
+  with L_+ only and lambda = W(eps0).
 - :func:`standard_local_lindblad` -- traditional local Lindblad: rates 2 Re W(eps) on the
   local transitions (sigma^-/sigma^+ with 2W(-+2h_i) for the XXZ chain).
 """
@@ -205,6 +207,41 @@ def local_lindblad(system: OpenSystem, order: int, lam=None, energies=None,
                           f"local_lindblad(N={order})")
 
 
+def adhoc_lindblad(system: OpenSystem, order: int, eps0, lam=None,
+                   max_cluster_dim=MAX_CLUSTER_DIM) -> MasterEquation:
+    r"""The ad-hoc local Lindblad equation (SM E, F; eqs. (S.50), (S.52), (S.53)):
+
+        d rho/dt = -i[H_eff, rho] + sum_j D[L_+,j](rho),   H_eff = H_S - (i/2) sum_j (v_j u_j - u_j^dag v_j),
+        L_+ = (u + W(eps0)^* v) / sqrt(2 Re W(eps0))
+
+    with u the ad-hoc expansion of eq. (3) at ``order`` around ``eps0`` (one energy, or one per
+    coupling). The paper's choice lambda = W(eps0) (``lam=None``; complex for a Drude bath,
+    SM E) cancels the leading order u^(0) = W(eps0) v of the dropped L_- = (u - lambda v)/..., so
+    at order 0 the equation equals the ad-hoc local Redfield equation exactly. ``lam``: one
+    value (or one per coupling) with Re lam > 0 overrides it.
+    """
+    _check_system(system)
+    nc = len(system.couplings)
+    eps = _per_coupling(eps0, nc, "eps0")
+    for n, e in enumerate(eps):
+        if is_concrete(e) and not (np.isrealobj(e) and np.isfinite(e)):
+            raise ValueError(f"`eps0` for coupling {n} must be a finite real energy, got {e!r}")
+    eq = adhoc_redfield(system, order, eps, max_cluster_dim)
+    if lam is None:
+        lams = [system.couplings[n].bath.W(jnp.asarray(e, dtype=jnp.float64)) for n, e in enumerate(eps)]
+        for n, lm in enumerate(lams):
+            if is_concrete(lm) and not complex(lm).real > 0:
+                raise ValueError(
+                    f"coupling {n}: W(eps0) = {complex(lm):.4g} has no positive real part, so "
+                    "lambda = W(eps0) (SM E) is not allowed; pass `lam=` with Re lam > 0"
+                )
+    else:
+        lams = _per_coupling(lam, nc, "lam")
+    out = pseudo_lindblad(eq, lams, keep_negative=False)
+    return MasterEquation(out.hamiltonian, (), out.jumps, (), out.L, out.d,
+                          f"adhoc_lindblad(N={order})")
+
+
 def standard_local_lindblad(system: OpenSystem) -> MasterEquation:
     """Traditional local Lindblad equation (main text): each coupling's site operator is split
     into local transitions A(eps) = sum_{E_k^loc - E_q^loc = eps} |k><k|v|q><q|, each a jump
@@ -249,5 +286,5 @@ def lindblad(H, jump_ops, L: int, d: int) -> MasterEquation:
 
 __all__ = [
     "MasterEquation", "redfield", "adhoc_redfield", "local_redfield", "pseudo_lindblad",
-    "local_lindblad", "standard_local_lindblad", "lindblad",
+    "local_lindblad", "adhoc_lindblad", "standard_local_lindblad", "lindblad",
 ]

@@ -112,3 +112,69 @@ def test_exact_refuses_large_system():
     s = paper_system(16)
     with pytest.raises(MemoryError, match="local_redfield"):
         jr.redfield(s)
+
+
+def _drude_system(L, T=2.0, ED=10.0):
+    m = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
+    return jr.boundary_driven(m, jr.DrudeLorentzBath(0.25, T, ED), jr.DrudeLorentzBath(0.25, 1.5 * T, ED))
+
+
+@pytest.mark.parametrize("kind", ["ohmic", "drude"])
+def test_adhoc_lindblad_dense(rng, kind):
+    """SM (S.50)-(S.53): L+ = (u + W(eps0)^* v)/sqrt(2 Re W(eps0)) with u of eq. (3) and
+    H_eff = H - (i/2)(v u - u^dag v), built here from dense matrices; complex W for Drude."""
+    s = paper_system(3, T=2.0, Tr=3.0) if kind == "ohmic" else _drude_system(3)
+    eps = [0.6, -0.4]
+    al, ar = jr.adhoc_lindblad(s, 2, eps), jr.adhoc_redfield(s, 2, eps)
+    assert al.is_lindblad and not al.negative_jumps
+    Heff = np.asarray(s.model.dense()).astype(complex)
+    jumps = []
+    for n, (u, v) in enumerate(ar.redfield_terms):
+        U, V = np.asarray(u.dense()), np.asarray(v.dense())
+        w = complex(s.couplings[n].bath.W(eps[n]))
+        if kind == "drude":
+            assert abs(w.imag) > 0.1  # lambda = W(eps0) really is complex here
+        jumps.append((U + np.conj(w) * V) / np.sqrt(2 * w.real))
+        Heff = Heff - 0.5j * (V @ U - U.conj().T @ V)
+    rho = random_density_matrix(rng, 8)
+    assert np.allclose(np.asarray(al(rho)), dense_lindblad_rhs(Heff, jumps, rho), atol=1e-12)
+    # same as rewriting ad-hoc Redfield with lambda = W(eps0) and dropping L-
+    lams = [s.couplings[n].bath.W(e) for n, e in enumerate(eps)]
+    ref = jr.pseudo_lindblad(ar, lams, keep_negative=False)
+    assert np.allclose(np.asarray(al(rho)), np.asarray(ref(rho)), atol=1e-12)
+    # an explicit lam overrides W(eps0)
+    al2 = jr.adhoc_lindblad(s, 2, eps, lam=0.9)
+    assert np.abs(np.asarray(al2(rho)) - np.asarray(al(rho))).max() > 1e-4
+
+
+@pytest.mark.parametrize("kind", ["ohmic", "drude"])
+def test_adhoc_lindblad_order0_is_adhoc_redfield(rng, kind):
+    """N = 0: u = W(eps0) v, so L- = (u - W(eps0) v)/... = 0 and dropping it is exact (SM E);
+    at N = 2 dropping L- changes the generator."""
+    s = paper_system(3, T=2.0, Tr=3.0) if kind == "ohmic" else _drude_system(3)
+    eps = [1.1, -0.3]
+    for rho in (random_density_matrix(rng, 8), random_matrix(rng, 8)):
+        a = np.asarray(jr.adhoc_lindblad(s, 0, eps)(rho))
+        b = np.asarray(jr.adhoc_redfield(s, 0, eps)(rho))
+        assert np.allclose(a, b, atol=1e-12 * np.abs(b).max())
+    rho = random_density_matrix(rng, 8)
+    d2 = np.asarray(jr.adhoc_lindblad(s, 2, eps)(rho)) - np.asarray(jr.adhoc_redfield(s, 2, eps)(rho))
+    assert np.abs(d2).max() > 1e-4
+
+
+def test_adhoc_lindblad_bad_eps0():
+    s = paper_system(3)
+    for bad in (float("nan"), float("inf"), 0.5 + 1j):
+        with pytest.raises(ValueError, match="`eps0`"):
+            jr.adhoc_lindblad(s, 1, bad)
+    with pytest.raises(ValueError, match="one value per coupling"):
+        jr.adhoc_lindblad(s, 1, [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="`lam`"):
+        jr.adhoc_lindblad(s, 1, 0.5, lam=-1.0)
+    # a bath whose W(eps0) has no positive real part: lambda = W(eps0) is not allowed
+    m = jr.xxz_chain(3, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
+    b = jr.CallableBath(lambda E: 0.25 * (0.2 - E) + 0j * E, temperature=1.0)
+    s2 = jr.boundary_driven(m, b, b)
+    with pytest.raises(ValueError, match="no positive real part"):
+        jr.adhoc_lindblad(s2, 1, 0.5)
+    assert jr.adhoc_lindblad(s2, 1, 0.1).is_lindblad  # W(0.1) > 0 is fine
