@@ -61,6 +61,16 @@ FIGURES = {
     "fig3c": ("fig3bc_magnetization_current", [], "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
     "fig3d": ("fig3d_fig4_trajectories", [], "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
     "fig4": ("fig3d_fig4_trajectories", [], "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),
+    "figS3": ("figS3_S5_adhoc_maps", ["--equation", "redfield"], "Fig. S.3: ad-hoc local Redfield error map over T and eps0, N = 1..4"),
+    "figS5": ("figS3_S5_adhoc_maps", ["--equation", "lindblad"], "Fig. S.5: ad-hoc local Lindblad error map over T and eps0, N = 1..4"),
+    "figS8": ("figS8_adhoc_vs_local", [], "Fig. S.8: ad-hoc (eps0 = 2J) vs local Redfield error vs T, N = 1, 4"),
+    "figS9": ("figS9_orders", [], "Fig. S.9: local Redfield / local Lindblad error vs T, N = 1..4"),
+    "figS12": ("figS3_S5_adhoc_maps", ["--equation", "redfield", "--kind", "drude", "--E_D", "30"],
+               "Fig. S.12: Fig. S.3 for Drude baths, E_D = 30h"),
+    "figS13": ("figS9_orders", ["--kind", "drude", "--E_D", "30"], "Fig. S.13: Fig. S.9 for Drude baths, E_D = 30h"),
+    "figS14": ("figS3_S5_adhoc_maps", ["--equation", "redfield", "--kind", "drude", "--E_D", "10", "--L", "4"],
+               "Fig. S.14: Fig. S.3 for Drude baths, E_D = 10h, L = 4"),
+    "figS15": ("figS9_orders", ["--kind", "drude", "--E_D", "10"], "Fig. S.15: Fig. S.9 for Drude baths, E_D = 10h"),
 }
 
 

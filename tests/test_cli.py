@@ -35,3 +35,14 @@ def test_reproduce_unknown_figure(capsys):
     with pytest.raises(SystemExit) as e:
         main(["demo", "--bogus"])
     assert e.value.code == 2
+
+
+def test_reproduce_lists_supplemental_error_figures(capsys):
+    assert main(["reproduce", "--list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for fig in ("figS3", "figS5", "figS8", "figS9", "figS12", "figS13", "figS14", "figS15"):
+        assert fig in listed, fig
+    from jaxredfield.cli import FIGURES, _examples_dir
+
+    for fig in ("figS3", "figS5", "figS8", "figS9", "figS12", "figS13", "figS14", "figS15"):
+        assert (_examples_dir() / f"{FIGURES[fig][0]}.py").exists(), fig
