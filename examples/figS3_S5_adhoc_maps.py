@@ -14,8 +14,8 @@ The ad-hoc Lindblad error is small already at N = 1 and barely improves beyond N
 - Fig. S.12: --equation redfield --kind drude --E_D 30     (Drude-Lorentz baths, complex W)
 - Fig. S.14: --equation redfield --kind drude --E_D 10 --L 4
 
-    python examples/figS3_S5_adhoc_maps.py                      # Fig. S.3, L = 6 (~8 min, 2 cores)
-    python examples/figS3_S5_adhoc_maps.py --equation lindblad  # Fig. S.5 (~8 min)
+    python examples/figS3_S5_adhoc_maps.py                      # Fig. S.3, L = 6 (13 min, 2 busy cores)
+    python examples/figS3_S5_adhoc_maps.py --equation lindblad  # Fig. S.5 (not timed; at most as long)
     python examples/figS3_S5_adhoc_maps.py --L 4 --nT 4 --neps 5   # quick look (~1 min)
     jaxredfield reproduce figS12                                # = --kind drude --E_D 30
 
@@ -45,6 +45,14 @@ def adhoc_distances(L, J, T, eps_grid, equation="redfield", orders=ORDERS, kind=
     eqs = {(N, i): (lambda s, N=N, e=float(e): build(s, N, e)) for N in orders for i, e in enumerate(eps_grid)}
     d = jr.paper.xxz_distances(eqs, L, J, T, kind, E_D)
     return np.array([[d[(N, i)] for i in range(len(eps_grid))] for N in orders])
+
+
+def _edges(x, log=False):
+    """Cell edges around grid points (geometric midpoints on a log axis)."""
+    y = np.log(x) if log else np.asarray(x, dtype=float)
+    half = np.diff(y) / 2 if len(y) > 1 else np.array([0.5])
+    e = np.concatenate([[y[0] - half[0]], y[:-1] + half, [y[-1] + half[-1]]])
+    return np.exp(e) if log else e
 
 
 def main(argv=None):
@@ -84,10 +92,11 @@ def main(argv=None):
     from matplotlib.colors import LogNorm
 
     n = len(args.orders)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1, 3.4), sharey=True, squeeze=False)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n + 1, 3.6), sharey=True, squeeze=False, layout="constrained")
     norm = LogNorm(vmin=1e-4, vmax=1e1)  # d > 10: diverged (clipped)
     for k, (ax, N) in enumerate(zip(axes[0], args.orders)):
-        mesh = ax.pcolormesh(eps, Ts, np.clip(d[k], 1e-4, 1e1), norm=norm, shading="nearest", cmap="viridis")
+        mesh = ax.pcolormesh(_edges(eps), _edges(Ts, log=True), np.clip(d[k], 1e-4, 1e1), norm=norm,
+                             cmap="viridis")
         ax.set_yscale("log")
         ax.set_xlabel(r"$\varepsilon_0$ / h")
         ax.set_title(f"({'abcdefgh'[k]}) N = {N}")

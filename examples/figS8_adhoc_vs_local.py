@@ -7,7 +7,7 @@ and (b) J = h. Boundary-driven XXZ chain of Fig. 2 (L = 6, Delta = 0.7, delta = 
 baths gamma = 0.25h). The SM's finding (G): for weak J (H_S^resid << H_S) the local Redfield
 equation beats the ad-hoc one by orders of magnitude.
 
-    python examples/figS8_adhoc_vs_local.py              # paper: L = 6 (~4 min, 2 cores)
+    python examples/figS8_adhoc_vs_local.py              # paper: L = 6 (3.5 min, 2 busy cores)
     python examples/figS8_adhoc_vs_local.py --L 4 --nT 4 # quick look (~1 min)
 
 Writes figS8_adhoc_vs_local.csv and .png into --out (default: results/).
