@@ -16,7 +16,7 @@ The defaults are coarser than the main-text scripts' (8 temperatures in (a), 4 i
 the whole figure at ~15 min (measured 14.5 min on 2 busy cores, 10 min CPU).
 
     python examples/figS17_nonequilibrium.py                               # paper: L = 6
-    python examples/figS17_nonequilibrium.py --L 4 --nT 3 --memory-nT 2    # quick look (~3 min)
+    python examples/figS17_nonequilibrium.py --L 4 --nT 3 --memory-nT 2    # quick look (~1.5 min)
     python examples/figS17_nonequilibrium.py --panels cd                   # some panels only
 
 Writes figS17_nonequilibrium.csv (long format: panel, equation, x, k, value; x is T_l in (a),

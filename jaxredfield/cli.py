@@ -57,6 +57,11 @@ def demo(L: int = 6, T: float = 2.2, J: float = 1.0, orders=(1, 2, 4), out=sys.s
 FIGURES = {
     "fig2c": ("fig2cd_trace_distance", [], "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
     "fig2d": ("fig2cd_trace_distance", [], "Fig. 2(c,d): steady-state trace distance vs T (J = 0.3h and h)"),
+    "fig2a": ("fig2ab_populations", [], "Fig. 2(a,b): eigenstate populations, dynamics and steady state, L = 6"),
+    "fig2b": ("fig2ab_populations", [], "Fig. 2(a,b): eigenstate populations, dynamics and steady state, L = 6"),
+    "fig3a": ("fig3a_memory_time", [], "Fig. 3(a): relaxation-averaged error vs bath memory time, N = 0..4"),
+    "figS4": ("figS4_bose_hubbard", [], "Fig. S.4: Bose-Hubbard chain, steady-state error vs T and populations"),
+    "figS17": ("figS17_nonequilibrium", [], "Fig. S.17: T_r = 3 T_l, panels like Figs. 2(a,b,d) and 3(a-c)"),
     "fig3b": ("fig3bc_magnetization_current", [], "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
     "fig3c": ("fig3bc_magnetization_current", [], "Fig. 3(b,c): steady-state magnetization and current j_2(t), L = 6"),
     "fig3d": ("fig3d_fig4_trajectories", [], "Fig. 3(d) and 4: trajectories at L = 19, magnetization and currents"),

@@ -37,6 +37,17 @@ def test_reproduce_unknown_figure(capsys):
     assert e.value.code == 2
 
 
+def test_reproduce_lists_population_memory_bose_hubbard_nonequilibrium_figures(capsys):
+    """Figs. 2(a,b), 3(a), S.4 and S.17 are registered, and their scripts exist."""
+    from jaxredfield.cli import FIGURES, _examples_dir
+
+    assert main(["reproduce", "--list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
+    for fig in ("fig2a", "fig2b", "fig3a", "figS4", "figS17"):
+        assert fig in listed
+        assert (_examples_dir() / f"{FIGURES[fig][0]}.py").exists()
+
+
 def test_reproduce_lists_supplemental_error_figures(capsys):
     assert main(["reproduce", "--list"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
