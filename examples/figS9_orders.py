@@ -11,8 +11,8 @@ local Lindblad is essentially converged at N = 1 (its residual error is the drop
 - Fig. S.13: --kind drude --E_D 30   (Drude-Lorentz baths, complex W with Lamb shift)
 - Fig. S.15: --kind drude --E_D 10   (much slower convergence with N, SM I)
 
-    python examples/figS9_orders.py                         # Fig. S.9, L = 6 (~6 min, 2 cores)
-    python examples/figS9_orders.py --kind drude --E_D 10   # Fig. S.15 (~6 min)
+    python examples/figS9_orders.py                         # Fig. S.9, L = 6 (9 min, 2 busy cores)
+    python examples/figS9_orders.py --kind drude --E_D 10   # Fig. S.15 (not timed; similar)
     python examples/figS9_orders.py --L 4 --nT 4            # quick look (~1 min)
 
 Writes figS9_orders_<bath>_L<L>.csv and .png into --out (default: results/).
