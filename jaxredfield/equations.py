@@ -92,7 +92,7 @@ def _check_system(system):
 
 def _per_coupling(x, n: int, name: str):
     """A scalar, or a sequence with one value per coupling."""
-    if np.ndim(x) == 0:
+    if not isinstance(x, (list, tuple)) and jnp.ndim(x) == 0:  # (jnp.ndim: tracers too)
         return [x] * n
     if len(x) != n:
         raise ValueError(f"`{name}` needs one value per coupling ({n}), got {len(x)}")
