@@ -55,5 +55,13 @@ from .system import boundary_driven as boundary_driven
 from .system import particle_reservoir as particle_reservoir
 from .trajectories import MCSolveResult as MCSolveResult
 from .trajectories import mcsolve as mcsolve
+from .tuning import LocalParams as LocalParams
+from .tuning import TuneResult as TuneResult
+from .tuning import local_lindblad_with as local_lindblad_with
+from .tuning import local_redfield_with as local_redfield_with
+from .tuning import local_thermal_state as local_thermal_state
+from .tuning import negative_weight_loss as negative_weight_loss
+from .tuning import steady_distance_loss as steady_distance_loss
+from .tuning import tune as tune
 
 __version__ = "0.1.0"

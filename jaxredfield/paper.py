@@ -44,10 +44,11 @@ def bath(T: float, kind: str = "ohmic", E_D: float | None = None, gamma: float =
 
 
 def xxz_system(L: int = 6, J: float = 1.0, T: float = 2.2, T_r: float | None = None,
-               kind: str = "ohmic", E_D: float | None = None) -> OpenSystem:
+               kind: str = "ohmic", E_D: float | None = None, h: float = 1.0) -> OpenSystem:
     """The paper's chain (h = 1, Delta = 0.7, delta = -0.07h) with baths at T (left) and
-    T_r (right; default T) coupled through sigma^x on the end sites."""
-    model = xxz_chain(L, J=J, Delta=0.7, h=1.0, delta=-0.07)
+    T_r (right; default T) coupled through sigma^x on the end sites. J, T, T_r and h may be
+    JAX tracers (gradients, examples/gradients_current.py)."""
+    model = xxz_chain(L, J=J, Delta=0.7, h=h, delta=-0.07)
     T_r = T if T_r is None else T_r
     return boundary_driven(model, bath(T, kind, E_D), bath(T_r, kind, E_D))
 

@@ -120,7 +120,8 @@ def _eigen_preconditioner(eq):
 def _iterative_solve(eq, rho0, tol, maxiter, restart, progress, prec=None):
     D = eq.dim
     rho = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
-    if not progress:
+    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((eq, rho0)))
+    if not progress or traced:  # (no residual printing inside a trace)
         rho, ok, _ = _gmres(eq, rho, tol, maxiter, restart, prec)
     else:  # blocks of iterations, warm-started, with the residual printed in between
         block, done, ok = 10 * restart, 0, False
@@ -130,11 +131,12 @@ def _iterative_solve(eq, rho0, tol, maxiter, restart, progress, prec=None):
             done += block
             print(f"steadystate GMRES: <= {done} iterations, residual {float(res):.2e} "
                   f"(tol {tol:.0e}), {time.perf_counter() - t0:.0f} s", flush=True)
+    msg = (f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
+           "`restart`, or pass a better `rho0` (e.g. a short mesolve result)")
+    if isinstance(ok, jax.core.Tracer):  # under jit: a runtime check (equinox.EquinoxRuntimeError)
+        return eqx.error_if(rho, jnp.logical_not(ok), msg)
     if not bool(ok):
-        raise RuntimeError(
-            f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
-            "`restart`, or pass a better `rho0` (e.g. a short mesolve result)"
-        )
+        raise RuntimeError(msg)
     return rho
 
 
