@@ -94,7 +94,7 @@ def test_checkpoint_resume_after_kill(setup, tmp_path):
 
 
 def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
-    run, eq, psi0, e_ops = setup["run"], setup["eq"], setup["psi0"], setup["e_ops"]
+    eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
     path = str(tmp_path / "a.npz")
     small = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=4, e_ops=e_ops, batch_size=4, progress=False)
     mcsolve(key=jax.random.key(1), checkpoint=path, **small)

@@ -78,21 +78,6 @@ def test_loss_gradients_match_finite_differences(system3, field, index):
         assert abs(float(g) - float(fd)) <= 1e-5 * abs(float(fd))
 
 
-def test_tuning_lowers_steady_state_distance(system3):
-    """The paper's Fig. 2(d) error of local Lindblad (N = 1, L = 3, T = 2.2): 0.0520 with
-    lambda_loc; Adam on lambda and eps (20 steps, lr 0.05) gives 0.0194 (measured); on lambda
-    alone 0.0239. Local Redfield tuned on eps: 0.131 -> 0.0648."""
-    loss = jr.steady_distance_loss(system3, 1)
-    p0 = jr.LocalParams.paper(system3)
-    both = jr.tune(loss, p0, steps=20, learning_rate=0.05)
-    assert both.losses[0] == pytest.approx(0.0520, abs=5e-4)
-    assert both.losses.min() < 0.4 * both.losses[0]
-    lam_only = jr.tune(loss, p0, steps=20, learning_rate=0.05, train=("log_lam",))
-    assert lam_only.losses.min() < 0.5 * lam_only.losses[0]
-    np.testing.assert_array_equal(lam_only.params.d_eps, 0.0)  # untouched
-    assert float(loss(both.params)) == pytest.approx(both.losses.min(), rel=1e-10)
-
-
 def test_bad_input(system3):
     p0 = jr.LocalParams.paper(system3)
     loss = jr.negative_weight_loss(system3, 1)
@@ -113,12 +98,20 @@ def test_bad_input(system3):
 
 
 def test_tune_example_transfers(tmp_path):
-    """examples/tune_lambda.py at reduced size: tuned on L = 3, applied to L = 4, the
-    parameters tuned on the distance lower the L = 4 error (measured 0.0573 -> 0.0364); those
-    tuned on the L_- weight raise it (0.0854): that proxy is not the steady-state error."""
+    """examples/tune_lambda.py at reduced size: tuned on L = 3 (T = 2.2, N = 1, 20 Adam steps,
+    lr 0.05), applied to L = 4. The paper's local Lindblad error (Fig. 2(d)) at L = 3 is 0.0520;
+    tuning lambda and eps gives 0.0194 (measured), lambda alone 0.0239; at L = 4 the error falls
+    from 0.0573 with the parameters tuned at L = 3. Those tuned on the L_- weight raise it:
+    that proxy is not the steady-state error."""
     from .test_examples import load
 
-    runs, table = load("tune_lambda").main(["--L", "3", "--transfer", "4", "--steps", "8", "--out", str(tmp_path)])
+    runs, table = load("tune_lambda").main(["--L", "3", "--transfer", "4", "--steps", "20", "--out", str(tmp_path)])
     assert (tmp_path / "tune_lambda.csv").exists() and (tmp_path / "tune_lambda.png").exists()
-    assert runs["lambda and eps"].losses.min() < 0.6 * runs["lambda and eps"].losses[0]
+    both, lam_only = runs["lambda and eps"], runs["lambda"]
+    assert both.losses[0] == pytest.approx(0.0520, abs=5e-4)
+    assert both.losses.min() < 0.4 * both.losses[0]
+    assert lam_only.losses.min() < 0.5 * lam_only.losses[0]
+    np.testing.assert_array_equal(lam_only.params.d_eps, 0.0)  # untouched
+    assert table[3]["lambda and eps"] == pytest.approx(both.losses.min(), rel=1e-8)
     assert table[4]["lambda and eps"] < 0.8 * table[4]["paper"]
+    assert table[4]["L_- weight"] > table[4]["paper"]
