@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import lineax as lx
 
-from .._checks import check_memory
+from .._checks import check_memory, is_concrete
 from ..equations import MasterEquation
 
 #: largest Hilbert-space dimension for which method="auto" uses the dense solve
@@ -120,7 +120,7 @@ def _eigen_preconditioner(eq):
 def _iterative_solve(eq, rho0, tol, maxiter, restart, progress, prec=None):
     D = eq.dim
     rho = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
-    traced = any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves((eq, rho0)))
+    traced = not all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho0)))
     if not progress or traced:  # (no residual printing inside a trace)
         rho, ok, _ = _gmres(eq, rho, tol, maxiter, restart, prec)
     else:  # blocks of iterations, warm-started, with the residual printed in between
@@ -133,7 +133,7 @@ def _iterative_solve(eq, rho0, tol, maxiter, restart, progress, prec=None):
                   f"(tol {tol:.0e}), {time.perf_counter() - t0:.0f} s", flush=True)
     msg = (f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
            "`restart`, or pass a better `rho0` (e.g. a short mesolve result)")
-    if isinstance(ok, jax.core.Tracer):  # under jit: a runtime check (equinox.EquinoxRuntimeError)
+    if not is_concrete(ok):  # under jit: a runtime check (equinox.EquinoxRuntimeError)
         return eqx.error_if(rho, jnp.logical_not(ok), msg)
     if not bool(ok):
         raise RuntimeError(msg)
