@@ -89,10 +89,11 @@ def lam_scan(L, ntraj, factors=(0.5, 0.7, 1.0, 1.2, 1.4, 2.0)):
 
     system = jr.paper.xxz_system(L, T=T)
     red = jr.local_redfield(system, ORDER)
-    base = [float(np.real(x)) for x in jr.lam_loc(system)]
+    p0 = jr.LocalParams.paper(system)
     out = []
     for f in factors:
-        r = run(jr.pseudo_lindblad(red, [b * f for b in base]), L, ntraj, 100)
+        scaled = jr.LocalParams(p0.log_lam + np.log(f), p0.d_eps)  # lambda = f lambda_loc
+        r = run(jr.pseudo_lindblad(red, list(scaled.lam(system))), L, ntraj, 100)
         r["factor"] = f
         out.append(r)
         print(f"lambda scan L={L}: {f:g} x lambda_loc: weight rms(t_f) {r['weight_rms'][-1]:.3g}", flush=True)
@@ -112,6 +113,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     import jax
 
+    import jaxredfield as jr
+
     params, loss0, loss1 = tuned_params()
     meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "jax": jax.__version__, "backend": jax.default_backend(), "T": T, "N": ORDER, "t_f": T_F,
@@ -121,7 +124,7 @@ def main(argv=None):
     for L in args.sizes:
         ntraj = args.ntraj19 if L >= 19 else args.ntraj
         system, eqs = equations(L, params)
-        meta[f"lam_loc_L{L}"] = [float(np.real(x)) for x in __import__("jaxredfield").lam_loc(system)]
+        meta[f"lam_loc_L{L}"] = [float(np.real(x)) for x in jr.lam_loc(system)]
         for name, eq in eqs.items():
             r = run(eq, L, ntraj, min(2 if L >= 19 else args.batch_size, ntraj))
             r.update(L=L, run=name)

@@ -19,8 +19,8 @@ Losses (each a function ``params -> scalar``, differentiable):
   L_-,n rho_loc) of the dropped jump operators in the local thermal state rho_loc (product of
   site Gibbs states of H^loc at the coupling's bath temperature), the quantity SM H's lambda
   choice minimizes at N = 0. For fixed u it is minimal at lambda^2 = <u^dag u>/<v^dag v>.
-  Measured on the paper's chain (T = 2.2h, N = 1): that minimum lies at ~1.38 lambda_loc and
-  *raises* the steady-state error (L = 4: 0.057 -> 0.085) and the variance of signed
+  Measured on the paper's chain (T = 2.2h, N = 1): that minimum lies at ~1.35 lambda_loc and
+  *raises* the steady-state error (L = 4: 0.057 -> 0.082) and the variance of signed
   trajectories (benchmarks/results/signed.md): a cheap loss, but no proxy for either.
 
 :func:`tune` runs optax (Adam by default) on a loss and returns the history. Everything is
