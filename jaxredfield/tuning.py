@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .equations import MasterEquation, local_redfield, pseudo_lindblad
+from .equations import MasterEquation, local_lindblad, local_redfield
 from .expansion import lam_loc, local_components
 from .observables import trace_distance
 from .operators import embed
@@ -84,9 +84,7 @@ class LocalParams(eqx.Module):
 def local_lindblad_with(system, order: int, params: LocalParams) -> MasterEquation:
     """The local Lindblad equation (L_+ only) with tuned lambda and eps_kq."""
     params.check(system)
-    eq = local_redfield(system, order, energies=params.energies(system))
-    out = pseudo_lindblad(eq, list(params.lam(system)), keep_negative=False)
-    return MasterEquation(out.hamiltonian, (), out.jumps, (), out.L, out.d, f"local_lindblad(N={order}, tuned)")
+    return local_lindblad(system, order, lam=list(params.lam(system)), energies=params.energies(system))
 
 
 def local_redfield_with(system, order: int, params: LocalParams) -> MasterEquation:
