@@ -46,6 +46,7 @@ def test_mesolve_trace_and_states_off():
     assert np.allclose(np.asarray(res.expect[0]), 1.0, atol=1e-10)
 
 
+@pytest.mark.slow  # superseded in the default run by tests/test_gradients.py (same routes, 3 parameters)
 def test_gradients_match_finite_differences():
     """d<sigma^z_0>(t)/dT_r through mesolve and d<sigma^z_0>_ss/dT_r through steadystate."""
     m = jr.xxz_chain(3)
