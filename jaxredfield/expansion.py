@@ -160,6 +160,9 @@ def _warn_convergence(system, n, order, eps_transitions, eps_expansion):
     if order == 0:
         return
     c = system.couplings[n]
+    terms = [t.matrix for t in system.model.residual_terms if c.site in t.sites]
+    if not all(is_concrete(m) for m in terms):  # model parameters traced (jax.grad, vmap):
+        return  # the bound is not computable at trace time; the warning runs on concrete calls
     spread = transition_spread(system.model, c.site)
     for e_tr, e0 in zip(eps_transitions, eps_expansion):
         radius = c.bath.convergence_radius(float(e0))
