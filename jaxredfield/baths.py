@@ -59,6 +59,15 @@ class AbstractBath(eqx.Module):
     def W(self, E):
         raise NotImplementedError
 
+    #: an energy where W and its derivatives are finite: the expansions evaluate W there (and
+    #: discard the value) for components that need no W, so a singular point of the user's W
+    #: (e.g. 0/0 at E = 0) never enters a result or its gradient (the "double where" trick)
+    regular_energy = 0.3
+
+    def singularity_note(self) -> str:
+        """Extra text for the error raised when W is not finite at an energy that is needed."""
+        return ""
+
     @property
     def temperature(self):
         """Bath temperature, or None when the bath has none (used for lambda_loc)."""
@@ -195,34 +204,84 @@ class DrudeLorentzBath(AbstractBath):
         return float(np.hypot(eps0, min(self.E_D, 2 * np.pi * self.T)))
 
 
+#: energies tried, in order, for a point where a user's W and its first derivatives are finite
+_REGULAR_CANDIDATES = (0.3, -0.3, 0.7, -0.7, 1.3, -1.3, 2.9, -2.9, 6.1, -6.1)
+
+
 class CallableBath(AbstractBath):
     """A bath from a user's function ``W(E)`` (real E -> complex scalar; vectorized or not).
 
     It must be differentiable by JAX (jnp operations): the expansions take its derivatives
     by autodiff. ``temperature`` enables lambda_loc and ``radius`` (a function eps0 -> Taylor
     radius of W around eps0) the convergence warning; both optional.
+
+    W is evaluated only at the energies a result needs (transition energies of components
+    with nonzero weight, eps0, ...): a W with a pole or a 0/0 elsewhere (a particle reservoir's
+    n_B, ``g*E/jnp.expm1(E/T)`` at E = 0) gives finite results as long as it is finite where it
+    is used, also under ``jax.grad``. Where a needed value is not finite the equation builders
+    raise a ``ValueError`` naming the coupling and the energy. A removable singularity is best
+    written away: ``g*T*jaxredfield.baths.bose_x_over_expm1(E/T)`` is the ohmic
+    ``g*E/(e^{E/T} - 1)`` with its value ``g*T`` at E = 0 and exact derivatives there.
     """
 
     fn: object = eqx.field(static=True)
     T: object = None
     radius: object = eqx.field(static=True, default=None)
+    regular_energy: float = eqx.field(static=True, default=0.3)
+    zero_note: str = eqx.field(static=True, default="")
 
     def __init__(self, W, temperature=None, radius=None):
         if not callable(W):
             raise TypeError(f"`W` must be a function of the energy, got {type(W).__name__}")
-        try:
-            d = derivatives(W, jnp.asarray([0.3]), 2)
-        except Exception as err:  # noqa: BLE001 - any failure means JAX cannot differentiate it
-            raise ValueError(
-                "`W` must be a JAX-differentiable function of the energy (use jax.numpy, not numpy "
-                f"or math): differentiating it at E=0.3 failed with {type(err).__name__}: {err}"
-            ) from err
-        if not bool(jnp.all(jnp.isfinite(d))):
-            raise ValueError("`W` or its first derivatives are not finite at E=0.3")
         self.fn, self.T, self.radius = W, temperature, radius
+        self.regular_energy, self.zero_note = 0.3, ""
+        with jax.ensure_compile_time_eval():  # built inside jit: the checks still run eagerly
+            regular, note = self._probe(W)
+        if regular is not None:
+            self.regular_energy, self.zero_note = regular, note
+
+    @staticmethod
+    def _probe(W):
+        """(a regular energy, a note on W(0)); (None, "") when W closes over traced values."""
+        regular, first_err = None, None
+        for e in _REGULAR_CANDIDATES:
+            try:
+                d = derivatives(W, jnp.asarray([e]), 2)
+            except Exception as err:  # noqa: BLE001 - any failure means JAX cannot differentiate it
+                first_err = first_err or err
+                continue
+            if not is_concrete(d):
+                return None, ""
+            if bool(jnp.all(jnp.isfinite(d))):
+                regular = e
+                break
+        if regular is None:
+            if first_err is not None:
+                raise ValueError(
+                    "`W` must be a JAX-differentiable function of the energy (use jax.numpy, not "
+                    f"numpy or math): differentiating it at E=0.3 failed with "
+                    f"{type(first_err).__name__}: {first_err}"
+                ) from first_err
+            raise ValueError(
+                "`W` or its first two derivatives are not finite at any of the energies "
+                f"{_REGULAR_CANDIDATES}: give a W that is finite on the real axis away from "
+                "isolated poles"
+            )
+        try:
+            w0 = complex(np.asarray(W(jnp.asarray(0.0))).reshape(-1)[0])
+        except Exception:  # noqa: BLE001 - scalar input unsupported: keep no note
+            w0 = 0.0
+        note = ""
+        if not np.isfinite(w0):
+            note = (f" (This CallableBath's W(0) = {w0} was noted when it was built: a 0/0 at "
+                    "E = 0 is a removable singularity to write away.)")
+        return float(regular), note
 
     def W(self, E):
         return jnp.asarray(self.fn(jnp.asarray(E)), dtype=jnp.complex128)
+
+    def singularity_note(self) -> str:
+        return self.zero_note
 
     @property
     def temperature(self):

@@ -27,8 +27,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._checks import check_nonneg_int, is_concrete
-from .expansion import MAX_CLUSTER_DIM, adhoc_u, exact_u, lam_loc, local_components, local_u
+from .expansion import (MAX_CLUSTER_DIM, _label, adhoc_u, bath_coefficients, exact_u, lam_loc,
+                        local_components, local_u, needed)
 from .operators import LocalOperator, apply_left, apply_right
+from .operators.local import embed, merge_terms
 from .system import OpenSystem
 
 
@@ -90,6 +92,24 @@ def _check_system(system):
         raise TypeError(f"`system` must be an OpenSystem, got {type(system).__name__}")
 
 
+def _check_finite(eq: MasterEquation) -> MasterEquation:
+    """Every builder's last step: a concrete Hamiltonian, u or jump matrix with a NaN or inf
+    raises a ``ValueError`` that names the operator (no NaN leaves a builder silently)."""
+    groups = [("Hamiltonian term", [h for h in eq.hamiltonian]),
+              ("Redfield jump operator u", [u for u, _ in eq.redfield_terms]),
+              ("coupling operator v", [v for _, v in eq.redfield_terms]),
+              ("jump operator", list(eq.jumps)),
+              ("negative-rate jump operator", list(eq.negative_jumps))]
+    for kind, ops in groups:
+        for k, op in enumerate(ops):
+            if is_concrete(op.matrix) and not bool(np.all(np.isfinite(np.asarray(op.matrix)))):
+                raise ValueError(
+                    f"{eq.name}: {kind} {k} (sites {op.sites}) has NaN or inf entries; check the "
+                    "bath's W (finite at the transition energies), `lam` and the model's terms"
+                )
+    return eq
+
+
 def _per_coupling(x, n: int, name: str):
     """A scalar, or a sequence with one value per coupling."""
     if not isinstance(x, (list, tuple)) and jnp.ndim(x) == 0:  # (jnp.ndim: tracers too)
@@ -102,7 +122,7 @@ def _per_coupling(x, n: int, name: str):
 def _redfield_form(system, us, name):
     terms = tuple((u, system.coupling_operator(n)) for n, u in enumerate(us))
     m = system.model
-    return MasterEquation(m.terms, terms, (), (), m.L, m.d, name)
+    return _check_finite(MasterEquation(m.terms, terms, (), (), m.L, m.d, name))
 
 
 def redfield(system: OpenSystem, max_memory=None) -> MasterEquation:
@@ -148,6 +168,8 @@ def _union(a: LocalOperator, b: LocalOperator):
 def _check_lam(lam, n):
     if is_concrete(lam):
         lam_c = complex(lam)
+        if not np.isfinite(lam_c):
+            raise ValueError(f"`lam` for coupling {n} is not finite: {lam!r}")
         if not lam_c.real > 0:
             raise ValueError(
                 f"`lam` for coupling {n} must have a positive real part, got {lam!r} "
@@ -187,10 +209,10 @@ def pseudo_lindblad(eq: MasterEquation, lam, keep_negative: bool = True) -> Mast
         hs.append(LocalOperator(Hc, uc.sites, eq.L, eq.d))
         plus.append(LocalOperator((U + jnp.conj(lm) * V) / norm, uc.sites, eq.L, eq.d))
         minus.append(LocalOperator((U - lm * V) / norm, uc.sites, eq.L, eq.d))
-    return MasterEquation(
+    return _check_finite(MasterEquation(
         tuple(hs), (), tuple(plus), tuple(minus) if keep_negative else (), eq.L, eq.d,
         f"pseudo_lindblad[{eq.name}]" if keep_negative else f"lindblad_plus[{eq.name}]",
-    )
+    ))
 
 
 def local_lindblad(system: OpenSystem, order: int, lam=None, energies=None,
@@ -228,7 +250,8 @@ def adhoc_lindblad(system: OpenSystem, order: int, eps0, lam=None,
             raise ValueError(f"`eps0` for coupling {n} must be a finite real energy, got {e!r}")
     eq = adhoc_redfield(system, order, eps, max_cluster_dim)
     if lam is None:
-        lams = [system.couplings[n].bath.W(jnp.asarray(e, dtype=jnp.float64)) for n, e in enumerate(eps)]
+        lams = [bath_coefficients(system.couplings[n].bath, e, True, 0, _label(system, n))[0]
+                for n, e in enumerate(eps)]  # W(eps0), a ValueError if not finite
         for n, lm in enumerate(lams):
             if is_concrete(lm) and not complex(lm).real > 0:
                 raise ValueError(
@@ -258,30 +281,75 @@ def standard_local_lindblad(system: OpenSystem) -> MasterEquation:
                 "bath. Use local_redfield or redfield."
             )
         vhat, eps = local_components(m, c.site, c.op)
+        keep = np.asarray(needed(jnp.max(jnp.abs(vhat), axis=(2, 3))))
         vhat, eps = np.asarray(vhat), np.asarray(eps)
         groups: dict = {}
         for k in range(m.d):
             for q in range(m.d):
-                if np.max(np.abs(vhat[k, q])) < 1e-14:
+                if not keep[k, q]:  # W is evaluated only on the transitions v drives
                     continue
                 key = round(float(eps[k, q]), 10)
                 groups[key] = groups.get(key, 0) + vhat[k, q]
-        for e, A in sorted(groups.items()):
-            w = complex(np.asarray(c.bath.W(jnp.asarray(e))))
+        energies = sorted(groups)
+        ws = np.asarray(bath_coefficients(c.bath, np.asarray(energies), np.ones(len(energies), bool),
+                                          0, _label(system, n))[0])
+        for e, w in zip(energies, ws):
+            A = groups[e]
+            w = complex(w)
             rate = 2 * w.real
             if rate < 0:
                 raise ValueError(f"coupling {n}: negative rate 2 Re W({e}) = {rate}")
             jumps.append(LocalOperator(np.sqrt(rate) * A, (c.site,), m.L, m.d))
             if abs(w.imag) > 0:
                 hs.append(LocalOperator(w.imag * A.conj().T @ A, (c.site,), m.L, m.d))
-    return MasterEquation(tuple(hs), (), tuple(jumps), (), m.L, m.d, "standard_local_lindblad")
+    return _check_finite(MasterEquation(tuple(hs), (), tuple(jumps), (), m.L, m.d,
+                                        "standard_local_lindblad"))
 
 
 def lindblad(H, jump_ops, L: int, d: int) -> MasterEquation:
     """A user's Lindblad equation -i[H, rho] + sum_k D[L_k]: ``H`` and ``jump_ops`` are
-    :class:`LocalOperator` s (or lists of them for H)."""
+    :class:`LocalOperator` s (or lists of them for H) on an ``L``-site lattice of local
+    dimension ``d``. Concrete inputs are checked: finite entries, and a Hermitian total H
+    (the terms may be non-Hermitian one by one, e.g. A and A^dag given separately); a
+    ``ValueError`` names the offending argument."""
     hs = tuple(H) if isinstance(H, (list, tuple)) else (H,)
-    return MasterEquation(hs, (), tuple(jump_ops), (), L, d, "lindblad")
+    jumps = tuple(jump_ops)
+    for name, ops in (("H", hs), ("jump_ops", jumps)):
+        for k, op in enumerate(ops):
+            if not isinstance(op, LocalOperator):
+                raise TypeError(f"`{name}[{k}]` must be a LocalOperator, got {type(op).__name__}")
+            if (op.L, op.d) != (L, d):
+                raise ValueError(f"`{name}[{k}]` is an operator on L={op.L}, d={op.d}; the equation "
+                                 f"has L={L}, d={d}")
+    _check_hermitian_sum(hs)
+    return _check_finite(MasterEquation(hs, (), jumps, (), L, d, "lindblad"))
+
+
+#: largest dimension of the union of H's supports checked densely for Hermiticity
+_HERMITIAN_DENSE_DIM = 4096
+
+
+def _check_hermitian_sum(hs):
+    """Refuse a concrete non-Hermitian H = sum of terms (the generator would not preserve
+    Hermiticity, and the Chebyshev propagator's spectral bounds assume a Hermitian H)."""
+    if not hs or not all(is_concrete(h.matrix) for h in hs):
+        return
+    d = hs[0].d
+    support = tuple(sorted(set().union(*(h.sites for h in hs))))
+    if d ** len(support) <= _HERMITIAN_DENSE_DIM:
+        groups = [(support, sum(np.asarray(embed(np.asarray(h.matrix), h.sites, support, d))
+                                for h in hs))]
+    else:  # equal supports are summed, smaller ones embedded into larger ones
+        groups = [(g.sites, np.asarray(g.matrix)) for g in merge_terms(hs)]
+    for sites, m in groups:
+        dev = float(np.max(np.abs(m - m.conj().T)))
+        scale = max(1.0, float(np.max(np.abs(m))))
+        if not dev <= 1e-12 * scale:
+            raise ValueError(
+                f"`H` is not Hermitian (on sites {sites}: max |H - H^dagger| = {dev:.3g}): a "
+                "Lindblad equation needs a Hermitian Hamiltonian; pass (H + H^dagger)/2, or put "
+                "non-Hermitian (dissipative) parts into `jump_ops`"
+            )
 
 
 __all__ = [

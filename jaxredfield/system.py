@@ -118,6 +118,7 @@ def particle_reservoir(site: int, nmax: int, gamma, T, mu) -> list:
     W as in the paper). W_1(E) / W_2(-E) = e^{-(E - mu)/T}: the grand-canonical state
     e^{-(H - mu N)/T} is stationary. The Taylor radius of W_1 around eps is |eps - mu| (the
     pole of n_B), that of W_2 is |eps + mu|. Returns a list to add to an OpenSystem's couplings.
+    Requires ``mu <= 0`` (``ValueError`` otherwise: n_B would be negative for 0 <= E < mu).
     """
     from .baths import CallableBath
     from .operators import create, destroy
@@ -126,6 +127,13 @@ def particle_reservoir(site: int, nmax: int, gamma, T, mu) -> list:
         raise ValueError(f"`T` must be > 0, got {T!r}")
     if not float(gamma) >= 0:
         raise ValueError(f"`gamma` must be >= 0, got {gamma!r}")
+    if not float(mu) <= 0:
+        raise ValueError(
+            f"`mu` (chemical potential) must be <= 0 for a bosonic reservoir, got {mu!r}: the "
+            "flat J(E) = gamma reaches E = 0, and n_B(E) = 1/(e^{(E - mu)/T} - 1) is negative "
+            "(a negative occupation) for E < mu. Measure energies so that the particle energies "
+            "lie above mu, i.e. shift the on-site energies instead of raising mu above 0"
+        )
     import jax.numpy as jnp
 
     W1 = CallableBath(lambda E: gamma / jnp.expm1((E - mu) / T), temperature=T,

@@ -7,8 +7,10 @@ chain transfer to a longer one (whose end-site fields h_i differ):
 
     lambda_n = lambda_loc,n * exp(log_lam[n]),        eps_kq,n = E_k^loc - E_q^loc + d_eps[n][k, q]
 
-(:class:`LocalParams`; ``LocalParams.paper(system)``, all zeros, is the paper's equation).
-lambda is real and positive here (for a complex W, the real part of lambda_loc is scaled).
+(:class:`LocalParams`; ``LocalParams.paper(system)``, all zeros, is the paper's equation,
+identical to :func:`~jaxredfield.local_lindblad`). ``log_lam`` is real: it scales lambda_loc,
+which is complex for a complex W (Drude bath, SM E/I), keeping its phase; for real baths
+lambda is real and positive.
 
 Losses (each a function ``params -> scalar``, differentiable):
 
@@ -68,8 +70,12 @@ class LocalParams(eqx.Module):
         return self
 
     def lam(self, system):
-        """lambda per coupling (real, > 0)."""
-        base = jnp.real(jnp.stack([jnp.asarray(x) for x in lam_loc(system)]))
+        """lambda per coupling: lambda_loc * exp(log_lam), real and > 0 when every bath's W is
+        real (``bath.is_real``), else complex with Re lambda > 0 (lambda_loc's phase kept, so
+        that the all-zero parameters are exactly the paper's local Lindblad equation)."""
+        base = jnp.stack([jnp.asarray(x) for x in lam_loc(system)])
+        if all(c.bath.is_real for c in system.couplings):
+            base = jnp.real(base)  # lambda_loc is real here: keep a real dtype for optax
         return base * jnp.exp(self.log_lam)
 
     def energies(self, system):
@@ -148,9 +154,9 @@ def negative_weight_loss(system, order: int):
         total = 0.0
         for n, ((u, v), c) in enumerate(zip(eq.redfield_terms, system.couplings)):
             V = embed(v.matrix, v.sites, u.sites, eq.d)
-            M = u.matrix - lams[n] * V
+            M = u.matrix - lams[n] * V  # L_- = (u - lam v)/sqrt(2 Re lam) (SM E)
             rho = local_thermal_state(system.model, u.sites, c.bath.temperature)
-            total = total + jnp.real(jnp.trace(M.conj().T @ M @ rho)) / (2 * lams[n])
+            total = total + jnp.real(jnp.trace(M.conj().T @ M @ rho)) / (2 * jnp.real(lams[n]))
         return total
 
     return loss
