@@ -1,13 +1,14 @@
 """A complex W (Drude-Lorentz bath, SM I) through every equation: lambda_loc, the
 pseudo-Lindblad rewrite with complex lambda, the local Lindblad equation and the Lamb shift of
-the standard local Lindblad equation, each against an independent construction."""
+the standard local Lindblad equation, each against an independent construction
+(tests/reference.py: W_D in closed form, NumPy full-space operators)."""
 
 import numpy as np
 
 import jaxredfield as jr
 
+from . import reference as R
 from .conftest import random_density_matrix, random_matrix
-from .test_equations import dense_lindblad_rhs
 
 G, T, ED = 0.25, 2.0, 10.0
 
@@ -23,7 +24,7 @@ def test_lam_loc_complex_matches_hand_formula():
     complex for the Drude W, principal square root."""
     s = drude_system(3)
     for n, (hi, Tn) in enumerate(((1.0, T), (1.0 - 2 * 0.07, 1.5 * T))):
-        W = s.couplings[n].bath.W
+        W = R.drude_W(G, Tn, ED)  # reference W_D (digamma closed form of eqs. S.59-S.61)
         wp, wm = complex(W(2 * hi)), complex(W(-2 * hi))
         assert abs(wp.imag) > 0.1 and abs(wm.imag) > 0.1  # the Lamb-shift part is not small
         a, b = np.exp(2 * hi / Tn), np.exp(-2 * hi / Tn)
@@ -46,18 +47,30 @@ def test_pseudo_lindblad_exact_for_complex_lambda_loc(rng):
 
 def test_local_lindblad_complex_lambda_dense(rng):
     """Local Lindblad with a complex lambda: L+ = (u + lambda^* v)/sqrt(2 Re lambda) and
-    H_eff = H - (i/2)(v u - u^dag v), built here from dense matrices."""
+    H_eff = H - (i/2)(v u - u^dag v), from the reference's u_loc (eq. 4), lambda_loc (S.55)
+    and the dense right-hand side of D[L+]."""
     s = drude_system(3)
-    ll, lr = jr.local_lindblad(s, 2), jr.local_redfield(s, 2)
-    H = np.asarray(s.model.dense())
+    ll = jr.local_lindblad(s, 2)
+    H, hloc = R.xxz(3)
     jumps, Heff = [], H.astype(complex)
-    for n, (u, v) in enumerate(lr.redfield_terms):
-        U, V = np.asarray(u.dense()), np.asarray(v.dense())
-        lam = complex(jr.lam_loc(s, n))
+    for site, Tn in ((0, T), (2, 1.5 * T)):
+        W = R.drude_W(G, Tn, ED)
+        U = R.local_u(H, hloc[site], R.SX, site, 3, W, 2)
+        V = R.site_op(R.SX, site, 3)
+        lam = R.lam_loc(hloc[site], R.SX, W, Tn)
+        assert abs(lam.imag) > 0.1
         jumps.append((U + np.conj(lam) * V) / np.sqrt(2 * lam.real))
         Heff = Heff - 0.5j * (V @ U - U.conj().T @ V)
     rho = random_density_matrix(rng, 8)
     assert np.allclose(np.asarray(ll(rho)), dense_lindblad_rhs(Heff, jumps, rho), atol=1e-12)
+
+
+def dense_lindblad_rhs(H, jumps, rho):
+    out = -1j * (H @ rho - rho @ H)
+    for L in jumps:
+        LdL = L.conj().T @ L
+        out += L @ rho @ L.conj().T - 0.5 * (LdL @ rho + rho @ LdL)
+    return out
 
 
 def _hausdorff(a, b):
@@ -75,7 +88,10 @@ def test_standard_local_lindblad_lamb_shift_is_secular_redfield():
     for gamma in (5e-4, 2e-3):
         s = drude_system(2, J=0.0, gamma=gamma)
         ev = lambda eq: np.linalg.eigvals(np.asarray(jr.liouvillian_matrix(eq)))  # noqa: E731
-        exact = ev(jr.redfield(s))
+        H = R.xxz(2, J=0.0)[0]  # exact Redfield from the reference (eigenbasis, W_D closed form)
+        pairs = [(R.exact_u(H, R.site_op(R.SX, i, 2), R.drude_W(gamma, t, ED)), R.site_op(R.SX, i, 2))
+                 for i, t in ((0, T), (1, 1.5 * T))]
+        exact = np.linalg.eigvals(R.redfield_liouvillian(H, pairs))
         std = jr.standard_local_lindblad(s)
         assert len(std.hamiltonian) > len(s.model.terms)  # the Lamb-shift terms are there
         no_shift = jr.MasterEquation(std.hamiltonian[:len(s.model.terms)], (), std.jumps, (), 2, 2, "no shift")
@@ -89,10 +105,11 @@ def test_standard_local_lindblad_lamb_shift_is_secular_redfield():
 
 def test_local_redfield_exact_for_decoupled_spins():
     """J = 0: every nested commutator ([H, .] - eps) v_kq vanishes, so u_loc = sum W(eps) v_kq
-    exactly at any order, complex W included."""
+    exactly at any order, complex W included (exact u from the reference)."""
     s = drude_system(3, J=0.0)
-    ex = jr.redfield(s)
+    H = R.xxz(3, J=0.0)[0]
+    ex = [R.exact_u(H, R.site_op(R.SX, i, 3), R.drude_W(G, t, ED)) for i, t in ((0, T), (2, 1.5 * T))]
     for N in (0, 2):
         lr = jr.local_redfield(s, N)
-        for (u, _), (ue, _) in zip(lr.redfield_terms, ex.redfield_terms):
-            assert np.allclose(np.asarray(u.dense()), np.asarray(ue.dense()), atol=1e-12)
+        for (u, _), ue in zip(lr.redfield_terms, ex):
+            assert np.allclose(np.asarray(u.dense()), ue, atol=1e-12)
