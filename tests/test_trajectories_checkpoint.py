@@ -99,12 +99,12 @@ def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
     small = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=4, e_ops=e_ops, batch_size=4, progress=False)
     mcsolve(key=jax.random.key(1), checkpoint=path, **small)
     before = open(path, "rb").read()
-    with pytest.raises(ValueError, match="a.npz.*belongs to a different run"):
+    with pytest.raises(ValueError, match="a.npz.*belongs to a different run.*differ from this call's: key\\)"):
         mcsolve(key=jax.random.key(2), checkpoint=path, **small)
-    with pytest.raises(ValueError, match="different run"):
+    with pytest.raises(ValueError, match="differ from this call's: ntraj\\)"):
         mcsolve(key=jax.random.key(1), checkpoint=path, **{**small, "ntraj": 5})
-    with pytest.raises(ValueError, match="different run"):
-        mcsolve(key=jax.random.key(1), checkpoint=path, rtol=1e-7, **small)
+    with pytest.raises(ValueError, match="differ from this call's: atol"):
+        mcsolve(key=jax.random.key(1), checkpoint=path, atol=1e-9, **small)
     assert open(path, "rb").read() == before  # never overwritten
     # same arguments: returns the stored (complete) result
     mcsolve(key=jax.random.key(1), checkpoint=path, **small)
@@ -150,3 +150,88 @@ def test_complex64_close_to_complex128(setup):
     assert np.max(z) < 0.1, z
     with pytest.raises(ValueError, match="dtype"):
         run(dtype=jnp.float32)
+
+
+def _stop_after_first_chunk(n):
+    raise KeyboardInterrupt("stopped after the first checkpoint write")
+
+
+def test_resume_ignores_arguments_the_method_does_not_use(setup, tmp_path):
+    """Chebyshev uses atol only: a run interrupted after its first chunk resumes with another
+    rtol and max_steps (unused) and gives the uninterrupted result exactly; another atol (used)
+    is refused, naming it. Under method="diffrax" rtol and max_steps are used: refused."""
+    eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
+    # the shapes of test_checkpoint_mismatch_and_corruption's run (compiled once)
+    kw = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=8, key=jax.random.key(4), e_ops=e_ops,
+              batch_size=4, progress=False, keep_trajectories=True)
+    path = str(tmp_path / "cheb.npz")
+    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
+    mod._after_checkpoint_hook = _stop_after_first_chunk
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            mcsolve(checkpoint=path, **kw)
+    finally:
+        mod._after_checkpoint_hook = None
+    with np.load(path, allow_pickle=False) as z:
+        assert int(z["done"]) == 4 and not bool(z["complete"])
+    with pytest.raises(ValueError, match="differ from this call's: atol\\)"):
+        mcsolve(checkpoint=path, atol=1e-8, **kw)
+    resumed = mcsolve(checkpoint=path, rtol=1e-3, max_steps=7, **kw)
+    full = mcsolve(**kw)
+    np.testing.assert_array_equal(np.asarray(resumed.expect_trajectories), np.asarray(full.expect_trajectories))
+    np.testing.assert_array_equal(np.asarray(resumed.expect_mean), np.asarray(full.expect_mean))
+    np.testing.assert_array_equal(resumed.njumps, full.njumps)
+    assert full.njumps.sum() > 0
+
+    # diffrax: 1 trajectory, 2 save times (a cheap file to be refused)
+    dpath = str(tmp_path / "diffrax.npz")
+    dkw = {**kw, "ntraj": 1, "batch_size": 1, "tsave": TS[:2], "method": "diffrax"}
+    mcsolve(checkpoint=dpath, **dkw)
+    mcsolve(checkpoint=dpath, max_trace_error=1.0, **dkw)  # not in the fingerprint
+    with pytest.raises(ValueError, match="differ from this call's: rtol\\)"):
+        mcsolve(checkpoint=dpath, rtol=1e-6, **dkw)
+    with pytest.raises(ValueError, match="differ from this call's: max_steps\\)"):
+        mcsolve(checkpoint=dpath, max_steps=1000, **dkw)
+    with pytest.raises(ValueError, match="differ from this call's: max_steps, method, rtol\\)"):
+        mcsolve(checkpoint=dpath, **{**dkw, "method": "chebyshev"})
+
+
+def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
+    """A checkpoint in a missing or unwritable folder, or a folder as the path, is refused
+    before any trajectory runs (no chunk: the hook would fire)."""
+    eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
+    kw = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=4, key=jax.random.key(1), e_ops=e_ops,
+              batch_size=4, progress=False)
+    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
+    calls = []
+    mod._after_checkpoint_hook = calls.append
+    try:
+        with pytest.raises(ValueError, match="`checkpoint`.*no_such_folder.*does not exist.*os.makedirs"):
+            mcsolve(checkpoint=tmp_path / "no_such_folder" / "run.npz", **kw)
+        with pytest.raises(ValueError, match="`checkpoint` must be a file path.*folder"):
+            mcsolve(checkpoint=tmp_path, **kw)
+        with pytest.raises(TypeError, match="`checkpoint` must be None or a file path"):
+            mcsolve(checkpoint=3, **kw)
+        ro = tmp_path / "read_only"
+        ro.mkdir()
+        os.chmod(ro, 0o555)
+        try:
+            probe = ro / "probe"
+            probe.write_bytes(b"")  # root can still write here: fall back to /sys or skip
+            probe.unlink()
+            ro = "/sys" if os.path.isdir("/sys") and not os.access("/sys", os.W_OK | os.X_OK) else None
+            if ro is None:
+                import tempfile
+                try:
+                    os.close(tempfile.mkstemp(dir="/sys")[0])
+                except OSError:
+                    ro = "/sys"
+        except PermissionError:
+            pass
+        if ro is not None and os.path.isdir(ro):
+            with pytest.raises(ValueError, match="`checkpoint`.*cannot write to its folder"):
+                mcsolve(checkpoint=os.path.join(ro, "run.npz"), **kw)
+        assert calls == []
+    finally:
+        mod._after_checkpoint_hook = None
+        os.chmod(tmp_path / "read_only", 0o755)

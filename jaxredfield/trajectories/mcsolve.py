@@ -371,7 +371,11 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
                     for n, (Lk, w) in enumerate(zip(jumps, j_which)) if w == si)
             part = apply_left(LocalOperator(m, s, L, d), psi)
             new = part if new is None else new + part
-        new = new / jnp.sqrt(jnp.vdot(new, new).real)
+        # sum_j ||L_j psi||^2 = 0 happens only in signed runs whose clock ticks at the shift
+        # c alone (psi dark to every jump): the weight factor below is then exactly 0 and the
+        # trajectory contributes nothing more; keep psi (L_k psi / 0 would be NaN)
+        nn = jnp.sqrt(jnp.vdot(new, new).real)
+        new = jnp.where(nn > 0, new / jnp.where(nn > 0, nn, 1.0), psi / jnp.sqrt(jnp.vdot(psi, psi).real))
         r = jax.random.uniform(kr, dtype=jnp.float64)
         if not signed:
             return new, r, jnp.ones((), jnp.float64)
@@ -418,11 +422,15 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             # at both ends: each trial is the root of the cubic Hermite interpolant
             ln, dn = log_norm_and_rate(psi_s)
             f = ln - lr
+            # a non-finite state (never from finite operators and a working propagator) ends
+            # the interval at once, keeping the NaN: the driver then raises with the
+            # trajectory's index (without this the loop would never advance t)
+            bad = ~jnp.isfinite(f)
             hit = jnp.abs(f) < JUMP_TOL
             crossed = ~rooting & (f < 0) & ~hit
-            accept = ~rooting & (f >= 0) & ~hit
-            conv = hit | (rooting & ((s_hi - s_lo <= 1e-13 * jnp.maximum(1.0, jnp.abs(t)))
-                                     | (it >= _MAX_ROOT_ITERS)))
+            accept = (~rooting & (f >= 0) & ~hit) | bad
+            conv = ~bad & (hit | (rooting & ((s_hi - s_lo <= 1e-13 * jnp.maximum(1.0, jnp.abs(t)))
+                                             | (it >= _MAX_ROOT_ITERS))))
             lo = f >= 0
             # a crossed step opens the bracket [0, s_step]
             s_lo = jnp.where(crossed, zero, jnp.where(rooting & lo, s, s_lo))
@@ -444,9 +452,9 @@ def _trajectory(key, psi0, tsave, propagate, max_step, jumps, e_ops, herm, L, d,
             psi_new = jnp.where(accept, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi))
             ln0 = jnp.where(accept, ln, jnp.where(conv, lnj, ln0))
             dn0 = jnp.where(accept, dn, jnp.where(conv, dnj, dn0))
-            t_new = jnp.where(accept, jnp.where(last, t_end, t + s), jnp.where(conv, t + s, t))
+            t_new = jnp.where(accept, jnp.where(last | bad, t_end, t + s), jnp.where(conv, t + s, t))
             r = jnp.where(conv, rj, r)
-            mode = jnp.where(crossed, 1, jnp.where(conv, 0, mode)).astype(mode.dtype)
+            mode = jnp.where(crossed, 1, jnp.where(conv | bad, 0, mode)).astype(mode.dtype)
             return (t_new, psi_new, ln0, dn0, r, nj + conv.astype(nj.dtype), wgt, mode, s_lo,
                     f_lo, d_lo, s_hi, f_hi, d_hi, it)
 
@@ -510,6 +518,48 @@ def _as_ket(x, D: int):
     return a
 
 
+def _check_finite_operators(eq, ops):
+    """Every operator of the equation and every e_op must be finite (concrete ones are
+    checked; a NaN would otherwise run through every trajectory)."""
+    groups = (("Hamiltonian term", eq.hamiltonian), ("jump operator", eq.jumps),
+              ("negative jump operator", eq.negative_jumps))
+    for kind, terms in groups:
+        for n, o in enumerate(terms):
+            if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
+                raise ValueError(
+                    f"`eq` ({eq.name}): {kind} {n} on sites {o.sites} has NaN or inf entries. "
+                    "Check the parameters the equation was built from: a bath spectral function "
+                    "W(E) must be finite wherever it is evaluated (e.g. write the ohmic "
+                    "g E / expm1(E/T) with its limit g T at E = 0, as jr.OhmicBath does)"
+                )
+    for n, o in enumerate(ops):
+        if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
+            raise ValueError(f"`e_ops[{n}]` has NaN or inf entries")
+
+
+def _check_finite_chunk(ex, psi, start, tsave, method, dtype, n_kept, checkpoint):
+    """Raise (before anything of the chunk is accumulated or saved) when a trajectory of the
+    chunk starting at ``start`` returned a non-finite value."""
+    bad = ~np.isfinite(ex).all(axis=1)  # (m, n_t)
+    bad_psi = None if psi is None else ~np.isfinite(psi).all(axis=1)
+    if not bad.any() and (bad_psi is None or not bad_psi.any()):
+        return
+    if bad.any():
+        i, n = map(int, np.argwhere(bad)[0])
+        where = f"expectation values at t = {float(tsave[n]):.6g}"
+    else:
+        i = int(np.argmax(bad_psi))
+        where = "its final state"
+    kept = f"; the {n_kept} trajectories before this chunk are kept in the checkpoint" if checkpoint else ""
+    raise FloatingPointError(
+        f"mcsolve: trajectory {start + i} returned NaN or inf ({where}; "
+        f"{int(bad.any(axis=1).sum())} of the chunk's {ex.shape[0]} trajectories are affected). "
+        f"The operators are finite (checked before the run), so the propagation broke down "
+        f"(method={method!r}, dtype={np.dtype(dtype).name}): rerun with dtype=jnp.complex128 "
+        f"and the default tolerances, or method='diffrax', and report the case{kept}."
+    )
+
+
 def _check_key(key):
     k = jnp.asarray(key) if not isinstance(key, jax.Array) else key
     if jnp.issubdtype(k.dtype, jax.dtypes.prng_key):
@@ -527,46 +577,97 @@ def _check_key(key):
 # --------------------------------------------------------------------------------------------
 # checkpoints
 
-_CKPT_FORMAT = "jaxredfield.mcsolve.checkpoint/2"  # /2: signed runs (nneg)
+_CKPT_FORMAT = "jaxredfield.mcsolve.checkpoint/3"  # /2: signed runs (nneg); /3: per-method fingerprint
 #: test-only hook: called as ``_after_checkpoint_hook(n_chunks_written)`` after each write
 _after_checkpoint_hook = None
 
 
-def _fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol, max_steps, dtype,
-                 keep_trajectories, keep_final_states, method) -> str:
-    """SHA-256 over everything that determines the results of a run."""
-    h = hashlib.sha256()
+def _check_checkpoint_path(path) -> str:
+    """The `checkpoint` path as a string, checked before any work: not a folder, in an
+    existing folder that this process can write to (process 0, the writer, probes it by
+    creating and removing a temporary file there)."""
+    try:
+        path = os.fspath(path)
+    except TypeError as err:
+        raise TypeError(f"`checkpoint` must be None or a file path, got {type(path).__name__}") from err
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    if not path or os.path.isdir(path):
+        raise ValueError(f"`checkpoint` must be a file path, got the folder {path!r}; "
+                         "pass e.g. os.path.join(folder, 'run.npz')")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(
+            f"`checkpoint` {path!r} is in the folder {folder!r}, which does not exist; create it "
+            "(os.makedirs(folder, exist_ok=True)) or pass a path in an existing folder"
+        )
+    if jax.process_index() == 0:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+            os.close(fd)
+            os.remove(tmp)
+        except OSError as err:
+            raise ValueError(
+                f"`checkpoint` {path!r}: cannot write to its folder {folder!r} "
+                f"({type(err).__name__}: {err}); pass a path in a writable folder"
+            ) from err
+    return path
 
-    def add_bytes(tag, b):
-        h.update(tag.encode() + b"\x00" + len(b).to_bytes(8, "little") + b)
 
-    def add_tree(tag, tree):
-        leaves, treedef = jax.tree_util.tree_flatten(tree)
-        add_bytes(tag + ".treedef", str(treedef).encode())
-        for n, x in enumerate(leaves):
-            a = np.ascontiguousarray(np.asarray(x))
-            add_bytes(f"{tag}.{n}", f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+def _fingerprint_parts(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol, max_steps, dtype,
+                       keep_trajectories, keep_final_states, method) -> dict:
+    """SHA-256 of each argument that determines the results of a run, by argument name. Only
+    what the chosen method uses enters: ``rtol`` and ``max_steps`` only for ``"diffrax"``
+    (the Chebyshev propagator uses ``atol`` alone). ``batch_size`` enters because it fixes
+    the chunk boundaries, hence the order of the float64 accumulation of means (a resume is
+    bitwise identical to an uninterrupted run); ``progress`` and ``max_trace_error`` do not
+    change what is computed and stay out."""
 
-    add_bytes("format", _CKPT_FORMAT.encode())
-    add_tree("eq", eq)
-    add_tree("psi0", psi0)
-    add_tree("tsave", tsave)
-    add_tree("e_ops", tuple(ops))
+    def digest(*trees):
+        h = hashlib.sha256()
+
+        def add_bytes(tag, b):
+            h.update(tag.encode() + b"\x00" + len(b).to_bytes(8, "little") + b)
+
+        for t, tree in enumerate(trees):
+            leaves, treedef = jax.tree_util.tree_flatten(tree)
+            add_bytes(f"{t}.treedef", str(treedef).encode())
+            for n, x in enumerate(leaves):
+                a = np.ascontiguousarray(np.asarray(x))
+                add_bytes(f"{t}.{n}", f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+        return h.hexdigest()
+
     if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
-        add_bytes("key.impl", str(jax.random.key_impl(key)).encode())
-        add_tree("key", jax.random.key_data(key))
+        key_tree = (str(jax.random.key_impl(key)), jax.random.key_data(key))
     else:
-        add_tree("key", key)
-    add_bytes("scalars", repr((int(ntraj), int(batch_size), float(rtol), float(atol), int(max_steps),
-                               np.dtype(dtype).str, bool(keep_trajectories),
-                               bool(keep_final_states), str(method))).encode())
-    return h.hexdigest()
+        key_tree = key
+    scalars = {"ntraj": int(ntraj), "batch_size": int(batch_size), "atol": float(atol),
+               "dtype": np.dtype(dtype).str, "keep_trajectories": bool(keep_trajectories),
+               "keep_final_states": bool(keep_final_states), "method": str(method)}
+    if method == "diffrax":
+        scalars.update(rtol=float(rtol), max_steps=int(max_steps))
+    parts = {"eq": digest(eq), "psi0": digest(psi0), "tsave": digest(tsave),
+             "e_ops": digest(tuple(ops)), "key": digest(key_tree)}
+    parts.update({k: digest(np.asarray(repr(v))) for k, v in scalars.items()})
+    return parts
+
+
+def _fingerprint(*args):
+    """(fingerprint, parts): one SHA-256 over the format and the per-argument digests of
+    :func:`_fingerprint_parts` (same arguments)."""
+    parts = _fingerprint_parts(*args)
+    h = hashlib.sha256(_CKPT_FORMAT.encode())
+    for k in sorted(parts):
+        h.update(f"\x00{k}={parts[k]}".encode())
+    return h.hexdigest(), parts
 
 
 def _load_checkpoint(path, fingerprint):
-    """The saved state dict, or None when ``path`` does not exist."""
+    """The saved state dict, or None when ``path`` does not exist. ``fingerprint``: the
+    (digest, parts) pair of :func:`_fingerprint`."""
     if not os.path.exists(path):
         return None
+    fingerprint, parts = fingerprint
     try:
         with np.load(path, allow_pickle=False) as z:
             st = {k: z[k] for k in z.files}
@@ -575,31 +676,39 @@ def _load_checkpoint(path, fingerprint):
         st["complete"] = bool(st["complete"])
         for k in ("mean", "m2", "njumps", "ex", "psi", "nneg"):
             st[k] = np.asarray(st[k])
+        saved_parts = dict(str(x).split("=", 1) for x in st.get("fingerprint_parts", np.zeros(0, str)))
     except Exception as err:  # noqa: BLE001 - any failure to read means corruption
         raise ValueError(
             f"checkpoint file {path!r} is corrupted or unreadable ({type(err).__name__}: {err}); "
             "delete it (or pass another `checkpoint` path) to start the run afresh"
         ) from err
     if fmt != _CKPT_FORMAT:
-        raise ValueError(f"checkpoint file {path!r} is corrupted or unreadable (format {fmt!r}, "
-                         f"expected {_CKPT_FORMAT!r})")
+        older = fmt.startswith(_CKPT_FORMAT.rsplit("/", 1)[0] + "/")
+        raise ValueError(
+            f"checkpoint file {path!r} "
+            + ("was written by another version of jaxredfield" if older else "is corrupted or unreadable")
+            + f" (format {fmt!r}, expected {_CKPT_FORMAT!r}); delete it (or pass another "
+            "`checkpoint` path) to start the run afresh"
+        )
     if fp != fingerprint:
+        differ = sorted(k for k in set(parts) | set(saved_parts) if parts.get(k) != saved_parts.get(k))
         raise ValueError(
             f"checkpoint file {path!r} belongs to a different run (its arguments differ from "
-            "this call's: equation, psi0, tsave, ntraj, batch_size, key, e_ops, tolerances, "
-            "dtype or keep_* flags); it was left untouched. Pass another `checkpoint` path or "
-            "delete the file."
+            f"this call's: {', '.join(differ) or 'equation, psi0, tsave, e_ops, key or options'}); "
+            "it was left untouched. Pass another `checkpoint` path or delete the file."
         )
     return st
 
 
 def _save_checkpoint(path, fingerprint, st):
     """Atomic write: temp file in the same folder, fsync, os.replace."""
+    fingerprint, parts = fingerprint
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, format=np.asarray(_CKPT_FORMAT), fingerprint=np.asarray(fingerprint),
+                     fingerprint_parts=np.asarray([f"{k}={v}" for k, v in sorted(parts.items())]),
                      done=np.asarray(st["done"], np.int64),
                      complete=np.asarray(st["complete"], bool),
                      mean=st["mean"], m2=st["m2"], njumps=st["njumps"], ex=st["ex"], psi=st["psi"],
@@ -676,12 +785,17 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     - `checkpoint`: ``None`` or a file path. After every finished chunk the accumulated state
       (float64 mean and sum of squared deviations, jump counts, kept trajectories / final
       states if requested, number of finished trajectories) and a SHA-256 fingerprint of the
-      arguments are written atomically (temp file in the same folder, fsync, ``os.replace``)
-      in the data-only ``np.savez`` format (read with ``allow_pickle=False``). Calling
-      ``mcsolve`` again with the same arguments resumes after the last finished chunk and
-      gives results identical to an uninterrupted run; a completed run's file is kept (marked
-      complete), so a rerun returns at once. A file written for other arguments raises
-      ``ValueError`` (and is never overwritten), as does a corrupted file. With
+      arguments that determine the results are written atomically (temp file in the same
+      folder, fsync, ``os.replace``) in the data-only ``np.savez`` format (read with
+      ``allow_pickle=False``). The fingerprint covers eq, psi0, tsave, e_ops, key, ntraj,
+      batch_size, atol, dtype, method and the keep_* flags, plus rtol and max_steps with
+      ``method="diffrax"`` only (Chebyshev does not use them); not progress or
+      max_trace_error. Calling ``mcsolve`` again with the same such arguments resumes after
+      the last finished chunk and gives results identical to an uninterrupted run; a
+      completed run's file is kept (marked complete), so a rerun returns at once. A file
+      written for other arguments raises ``ValueError`` naming the arguments that differ (and
+      is never overwritten), as does a corrupted file. The path is checked before the run
+      starts: its folder must exist and be writable (``ValueError`` otherwise). With
       ``keep_trajectories`` / ``keep_final_states`` the whole kept data is rewritten per chunk.
     - `max_trace_error`: signed runs only. After every chunk, the standard error of the trace
       estimate E[mu] (exactly 1 in expectation) projected to ``ntraj`` trajectories, and at
@@ -697,6 +811,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
       trajectories: max |mean difference| / stderr = 1.3e-5, largest per-trajectory
       difference 6.3e-6; L=10, 100 trajectories: 2.1e-4 and 3.9e-6; every trajectory had
       the same jumps. Far below the statistical error.
+
+    **Finiteness.** The operators of `eq` and `e_ops` must be finite (``ValueError`` naming
+    the term otherwise). Every chunk's values are checked before they are accumulated: a
+    trajectory that returned NaN or inf raises ``FloatingPointError`` with its index (no NaN
+    is returned). ``expect_stderr`` is NaN only for ``ntraj = 1`` (no sample variance).
 
     **Devices.** When ``jax.devices()`` has more than one device, each chunk's trajectory axis
     is split across them (a 1-d ``Mesh`` and ``NamedSharding`` on the batch axis; jit
@@ -736,10 +855,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     psi0 = _as_ket(psi0, D)
     tsave = check_tsave(tsave)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
+    _check_finite_operators(eq, ops)
     herm = tuple(o.is_hermitian() for o in ops)
     fingerprint = None
     if checkpoint is not None:
-        checkpoint = os.fspath(checkpoint)
+        checkpoint = _check_checkpoint_path(checkpoint)
         fingerprint = _fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, rtol, atol,
                                    max_steps, dtype, keep_trajectories, keep_final_states, method)
 
@@ -790,11 +910,13 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
                                  ops_c, herm, eq.L, eq.d, signs, float(shift))
             ex = _to_host(ex)[:m].astype(cdtype)
             nj = _to_host(nj)[:m]
+            psi = _to_host(psi)[:m] if keep_final_states else None
+            _check_finite_chunk(ex, psi, start, tsave, method, dtype, st["done"], checkpoint)
             st["njumps"] = np.concatenate([st["njumps"], nj])
             if keep_trajectories:
                 st["ex"] = np.concatenate([st["ex"], ex])
             if keep_final_states:
-                st["psi"] = np.concatenate([st["psi"], _to_host(psi)[:m]])
+                st["psi"] = np.concatenate([st["psi"], psi])
             done = st["done"]
             if signed:
                 st["nneg"] = st["nneg"] + (ex[:, -1].real < 0).sum(axis=0)
