@@ -143,7 +143,7 @@ def drude_C(gamma, T, ED, t):
 def drude_W_quad(gamma, T, ED, E):
     """W_D(E) = int_0^inf e^{-iEt} C(t) dt (eq. S.60) by numerical quadrature."""
     return complex(mpmath.quad(lambda t: mpmath.exp(-1j * E * t) * drude_C(gamma, T, ED, t),
-                               [0, 0.1, 1, mpmath.inf]))
+                               [0, 1, mpmath.inf]))
 
 
 def taylor(W, eps, order, dps=40):
