@@ -1,11 +1,18 @@
 """mcsolve: Monte-Carlo wave-function trajectories against the density-matrix solution."""
 
+import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import jaxredfield as jr
+from jaxredfield.equations import MasterEquation
 from jaxredfield.trajectories import mcsolve
+from jaxredfield.trajectories.chebyshev import ChebyshevPropagator
+from jaxredfield.trajectories.mcsolve import damping_terms
+
+mcsolve_module = __import__("sys").modules["jaxredfield.trajectories.mcsolve"]
 
 TS = np.linspace(0.0, 3.0, 7)
 
@@ -160,3 +167,67 @@ def test_bad_inputs_raise(chain):
     with pytest.raises(ValueError, match="max_trace_error"):
         mcsolve(jr.pseudo_lindblad(jr.local_redfield(system, 1), 1.0), psi0, TS, 4, key, progress=False,
                 max_trace_error=0.0)
+
+
+def test_non_finite_operators_refused(chain):
+    """A NaN in any operator of the equation or of e_ops is refused before the run, naming it
+    (it would otherwise run through every trajectory)."""
+    system, psi0, e_ops = chain
+    eq = jr.standard_local_lindblad(system)
+    key = jax.random.key(0)
+    bad = jr.LocalOperator(np.array([[0.0, np.nan], [0.0, 0.0]]), 0, 4, 2)
+    for field, kind in (("jumps", "jump operator 1"), ("hamiltonian", "Hamiltonian term 0"),
+                        ("negative_jumps", "negative jump operator 0")):
+        ops = list(getattr(eq, field))
+        if field == "jumps":
+            ops[1] = bad
+        else:
+            ops = [bad] + ops[1:]
+        broken = eqx.tree_at(lambda e: getattr(e, field), eq, tuple(ops))
+        with pytest.raises(ValueError, match=f"`eq`.*{kind} on sites \\(0,\\) has NaN or inf"):
+            mcsolve(broken, psi0, TS, 4, key, progress=False)
+    with pytest.raises(ValueError, match=r"`e_ops\[1\]` has NaN or inf"):
+        mcsolve(eq, psi0, TS, 4, key, e_ops=[e_ops[0], bad], progress=False)
+
+
+def test_dark_state_of_a_signed_clock_stays_finite():
+    """Signed trajectories whose clock ticks at the shift c alone: psi0 = |down, up> is dark
+    to every jump (L = sigma^- on site 0, M = sigma^-/2 there), so a clock event has total
+    jump weight 0 and must kill the weight (factor 0), not make psi = 0/0 (before: NaN, and
+    the NaN state never let the loop advance -- mcsolve hung). Exact: rho(t) = rho(0), so
+    E[mu] = e^{ct} P(no event by t) = 1 and E[mu sigma^z_0] = -E[mu] for every sample."""
+    L = 2
+    sm, sz = np.asarray(jr.sigmam()), np.asarray(jr.sigmaz())
+    H = (jr.LocalOperator(0.7 * sz, (0,), L, 2), jr.LocalOperator(0.3 * sz, (1,), L, 2))
+    eq = MasterEquation(H, (), (jr.LocalOperator(sm, (0,), L, 2),),
+                        (jr.LocalOperator(0.5 * sm, (0,), L, 2),), L, 2, "dark clock")
+    assert damping_terms(eq)[1] > 0  # the clock has the shift c > 0
+    psi0 = np.zeros(4)
+    psi0[2] = 1.0  # site 0 down (sigma^- psi0 = 0), site 1 up
+    ts = np.array([0.0, 2.0, 8.0])
+    res = mcsolve(eq, psi0, ts, 64, jax.random.key(0), e_ops=[jr.LocalOperator(sz, (0,), L, 2)],
+                  batch_size=64, progress=False, max_trace_error=10.0)
+    mean, tr, tse = (np.asarray(x) for x in (res.expect_mean[0], res.trace_mean, res.trace_stderr))
+    assert np.all(np.isfinite(mean)) and np.all(np.isfinite(tr))
+    assert res.njumps.sum() > 0  # clock events happened
+    np.testing.assert_allclose(mean, -tr, rtol=0, atol=1e-12)
+    assert np.all(np.abs(tr - 1) <= 4 * tse + 1e-12), (tr, tse)
+
+
+class _NaNPropagator(ChebyshevPropagator):
+    def propagate(self, psi, s, axis_name=None):
+        return super().propagate(psi, s, axis_name) * jnp.nan
+
+
+def test_nan_from_the_propagator_raises_not_returns(chain, monkeypatch, tmp_path):
+    """A propagation that breaks down (simulated: a propagator returning NaN) ends the
+    trajectory (before: the loop never advanced t and mcsolve hung) and mcsolve raises
+    FloatingPointError naming the trajectory, before accumulating or saving the chunk."""
+    system, psi0, e_ops = chain
+    eq = jr.standard_local_lindblad(system)
+    monkeypatch.setattr(mcsolve_module, "ChebyshevPropagator", _NaNPropagator)
+    ck = tmp_path / "run.npz"
+    with pytest.raises(FloatingPointError, match="trajectory 0 returned NaN or inf.*t = 0.5;.*4 of the chunk's 4"):
+        mcsolve(eq, psi0, TS[:2], 4, jax.random.key(0), e_ops=e_ops[:1], batch_size=4, progress=False,
+                checkpoint=ck)
+    assert not ck.exists()

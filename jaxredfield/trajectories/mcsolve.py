@@ -550,7 +550,8 @@ def _check_finite_chunk(ex, psi, start, tsave, method, dtype, n_kept, checkpoint
     else:
         i = int(np.argmax(bad_psi))
         where = "its final state"
-    kept = f"; the {n_kept} trajectories before this chunk are kept in the checkpoint" if checkpoint else ""
+    kept = (f"; the {n_kept} trajectories before this chunk are kept in the checkpoint"
+            if checkpoint and n_kept else "")
     raise FloatingPointError(
         f"mcsolve: trajectory {start + i} returned NaN or inf ({where}; "
         f"{int(bad.any(axis=1).sum())} of the chunk's {ex.shape[0]} trajectories are affected). "
