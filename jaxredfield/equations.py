@@ -17,6 +17,13 @@ generator works matrix-free. Builders:
   with L_+ only and lambda = W(eps0).
 - :func:`standard_local_lindblad` -- traditional local Lindblad: rates 2 Re W(eps) on the
   local transitions (sigma^-/sigma^+ with 2W(-+2h_i) for the XXZ chain).
+- :func:`lindblad` -- a user's Lindblad equation (Hermitian H checked).
+
+Guarantees (concrete inputs): W is evaluated only at the energies a coupling needs (nonzero
+components; :func:`~jaxredfield.expansion.bath_coefficients`), a needed W that is not finite
+raises a ``ValueError`` naming the coupling and the energy, and every builder checks that the
+operators it returns are finite (a ``ValueError`` names the operator otherwise): no NaN leaves
+a builder silently.
 """
 
 from __future__ import annotations

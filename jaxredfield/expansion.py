@@ -92,7 +92,9 @@ def bath_coefficients(bath, energies, mask, order: int, what: str):
             )
     else:
         coeffs = eqx.error_if(coeffs, jnp.any(bad), f"{what}: {which} is not finite at a "
-                              f"transition energy this coupling needs.{how}")
+                              "transition or expansion energy this coupling needs (a singular "
+                              "point of W there, or energies/parameters out of range, e.g. a "
+                              f"diverging optimizer step).{how}")
     return jnp.where(mask, coeffs, 0.0)
 
 

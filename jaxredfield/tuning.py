@@ -192,7 +192,13 @@ def tune(loss, params: LocalParams, *, steps: int = 50, learning_rate: float = 0
     best = (np.inf, params)
     t0 = time.perf_counter()
     for k in range(steps + 1):
-        val, g = value_and_grad(params)
+        try:
+            val, g = value_and_grad(params)
+        except eqx.EquinoxRuntimeError as err:  # a run-time check inside the loss (e.g. W not
+            # finite at energies moved out of range by the previous step)
+            raise FloatingPointError(
+                f"tune: the loss failed at step {k} ({err}); lower `learning_rate`"
+            ) from err
         val = float(val)
         if not np.isfinite(val):
             raise FloatingPointError(f"tune: the loss became {val} at step {k}; lower `learning_rate`")
