@@ -181,23 +181,26 @@ def adhoc_u(H, v, W, order, eps0):
     return sum(cn * X for cn, X in zip(c, ad_powers(H, v, eps0, order)))
 
 
-def local_components(hloc, vloc):
-    """[(vhat_kq, eps_kq)]: vhat_kq = |k><k|v|q><q| (d x d) in the eigenbasis of H^loc and the
-    local transition energies eps_kq = E_k^loc - E_q^loc (eq. 4); zero components dropped."""
+def local_components(hloc, vloc, d_eps=None):
+    """[(vhat_kq, eps_kq)]: vhat_kq = |k><k|v|q><q| (d x d) in the eigenbasis of H^loc (ascending
+    E_k^loc) and the local transition energies eps_kq = E_k^loc - E_q^loc (eq. 4), shifted by
+    ``d_eps[k, q]`` if given; zero components dropped."""
     E, U = np.linalg.eigh(hloc)
+    shift = np.zeros((len(E), len(E))) if d_eps is None else np.asarray(d_eps, dtype=float)
     vt = U.conj().T @ vloc @ U
     out = []
     for k in range(len(E)):
         for q in range(len(E)):
             if abs(vt[k, q]) > 0:
-                out.append((vt[k, q] * np.outer(U[:, k], U[:, q].conj()), E[k] - E[q]))
+                out.append((vt[k, q] * np.outer(U[:, k], U[:, q].conj()), E[k] - E[q] + shift[k, q]))
     return out
 
 
-def local_u(H, hloc, vloc, site, L, W, order):
-    """Eq. (4): sum_kq sum_n W^{(n)}(eps_kq)/n! ([H, .] - eps_kq)^n [vhat_kq] with the FULL H."""
+def local_u(H, hloc, vloc, site, L, W, order, d_eps=None):
+    """Eq. (4): sum_kq sum_n W^{(n)}(eps_kq)/n! ([H, .] - eps_kq)^n [vhat_kq] with the FULL H
+    (expansion energies shifted by ``d_eps[k, q]`` if given)."""
     u = 0
-    for vh, eps in local_components(hloc, vloc):
+    for vh, eps in local_components(hloc, vloc, d_eps):
         u = u + adhoc_u(H, site_op(vh, site, L), W, order, eps)
     return u
 
