@@ -100,3 +100,23 @@ def check_tsave(tsave):
         if t.shape[0] > 1 and not bool(jnp.all(jnp.diff(t) > 0)):
             raise ValueError("`tsave` must be strictly increasing")
     return t
+
+
+def check_equation_finite(eq, name: str = "eq") -> None:
+    """Refuse a master equation with NaN/inf entries in any of its (concrete) operators, naming
+    the term (traced operators are left to the solvers' runtime checks)."""
+    groups = [("hamiltonian", [(f"hamiltonian[{n}]", h) for n, h in enumerate(eq.hamiltonian)])]
+    groups.append(("redfield_terms", [
+        (f"redfield_terms[{n}] ({w})", o)
+        for n, pair in enumerate(eq.redfield_terms) for w, o in zip(("u", "v"), pair)]))
+    for attr in ("jumps", "negative_jumps"):
+        groups.append((attr, [(f"{attr}[{n}]", L) for n, L in enumerate(getattr(eq, attr))]))
+    for _, ops in groups:
+        for label, op in ops:
+            if is_concrete(op.matrix) and not np.all(np.isfinite(np.asarray(op.matrix))):
+                raise ValueError(
+                    f"`{name}` ({eq.name}) has NaN or inf entries in {label} on sites "
+                    f"{op.sites}: the equation cannot be solved. NaN usually comes from the "
+                    "bath's W(E) (e.g. a CallableBath evaluated at a removable singularity such "
+                    "as E = 0: write W with its limit there) or from an overflowing parameter."
+                )
