@@ -4,20 +4,31 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from ._checks import as_matrix
+from ._checks import as_matrix, check_hermitian, is_concrete
 from .operators import LocalOperator, apply_left, number, sigmaz
+from .operators.local import _hermitian_matrix
 
 
-def operator_on(op, sites, model) -> LocalOperator:
+def _declared(m, hermitian):
+    """The Hermiticity flag to store: as given, or measured on a concrete matrix."""
+    if hermitian is None and is_concrete(m):
+        return _hermitian_matrix(m)
+    return hermitian
+
+
+def operator_on(op, sites, model, hermitian: bool | None = None) -> LocalOperator:
     """A d^k x d^k operator (array or ``qutip.Qobj``) on ``sites`` of ``model``'s lattice,
     e.g. ``operator_on(sigmaz(), 2, model)`` or a product on a few sites
-    ``operator_on(np.kron(sigmaz(), sigmaz()), (0, 1), model)``."""
-    return LocalOperator(as_matrix(op, "op"), sites, model.L, model.d)
+    ``operator_on(np.kron(sigmaz(), sigmaz()), (0, 1), model)``. Whether it is Hermitian is
+    measured now (concrete ``op``) and kept with the operator, so expectation values stay
+    real under ``jax.jit``; for a traced ``op`` declare it with ``hermitian=True``."""
+    m = as_matrix(op, "op")
+    return LocalOperator(m, sites, model.L, model.d, _declared(m, hermitian))
 
 
 def magnetization(model) -> list:
     """[sigma^z_0, ..., sigma^z_{L-1}] as local operators (spin chains)."""
-    return [operator_on(sigmaz(), i, model) for i in range(model.L)]
+    return [operator_on(sigmaz(), i, model, hermitian=True) for i in range(model.L)]
 
 
 def spin_current(model, i: int) -> LocalOperator:
@@ -38,9 +49,13 @@ def bond_current(model, i: int, charge=None) -> LocalOperator:
         raise ValueError(f"`i` must be a bond index 0..{model.L - 2}, got {i!r}")
     if charge is None:
         charge = sigmaz() if model.d == 2 else number(model.d - 1)
+    charge = as_matrix(charge, "charge")
+    check_hermitian(charge, "charge")
     b = model.bond(i, i + 1).matrix
-    q = jnp.kron(jnp.asarray(as_matrix(charge, "charge")), jnp.eye(model.d))
-    return LocalOperator(-1j * (b @ q - q @ b), (i, i + 1), model.L, model.d)
+    q = jnp.kron(jnp.asarray(charge), jnp.eye(model.d))
+    # -i[b, q] is Hermitian for Hermitian b (a term of H_S) and q: declared, so that it
+    # stays known when b is traced (a model built inside jax.jit / grad)
+    return LocalOperator(-1j * (b @ q - q @ b), (i, i + 1), model.L, model.d, hermitian=True)
 
 
 def to_local(op, L: int, d: int, name: str = "op") -> LocalOperator:
@@ -52,7 +67,25 @@ def to_local(op, L: int, d: int, name: str = "op") -> LocalOperator:
     m = as_matrix(op, name)
     if m.shape != (d**L, d**L):
         raise ValueError(f"`{name}` must have shape {(d**L, d**L)} or be a LocalOperator, got {m.shape}")
-    return LocalOperator(m, tuple(range(L)), L, d)
+    return LocalOperator(m, tuple(range(L)), L, d, _declared(m, None))
+
+
+def hermitian_flags(ops, names) -> tuple:
+    """For each e_op, whether its expectation values are returned real (Hermitian) -- the
+    same answer in eager and traced code: the declared ``hermitian`` flag or a numerical
+    check of a concrete matrix. An undeclared traced operator (built from traced values
+    inside ``jax.jit``/``grad``) is refused rather than silently giving complex values."""
+    out = []
+    for o, name in zip(ops, names):
+        if not o.hermitian_known():
+            raise ValueError(
+                f"`{name}` has a traced matrix (built inside jax.jit/grad) of unknown "
+                "Hermiticity, so the dtype of its expectation values is unknown; declare it: "
+                "LocalOperator(matrix, sites, L, d, hermitian=True) or operator_on(op, sites, "
+                "model, hermitian=True), or build the operator outside the traced function"
+            )
+        out.append(o.is_hermitian())
+    return tuple(out)
 
 
 def expect(op: LocalOperator, state):
@@ -90,4 +123,4 @@ def gibbs_state(model, T, max_memory=None):
 
 
 __all__ = ["operator_on", "magnetization", "spin_current", "bond_current", "expect", "eigenstate_populations",
-           "trace_distance", "gibbs_state", "to_local"]
+           "trace_distance", "gibbs_state", "to_local", "hermitian_flags"]

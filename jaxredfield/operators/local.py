@@ -22,14 +22,23 @@ class LocalOperator(eqx.Module):
     The matrix is in the Kronecker order of ``sites`` (first listed site = most significant
     factor); ``sites`` need not be sorted or contiguous. ``sites == tuple(range(L))`` is a
     full many-body (dense) operator.
+
+    ``hermitian``: ``True``/``False`` declares whether the matrix is Hermitian (static, so it
+    survives ``jax.jit``/``grad`` where the matrix itself is traced and cannot be inspected);
+    ``None`` (default): unknown, checked numerically by :meth:`is_hermitian` when the matrix
+    is concrete. A declared ``True`` is verified when the matrix is concrete. The observable
+    builders (:func:`operator_on`, :func:`magnetization`, :func:`spin_current`,
+    :func:`bond_current`) declare it, so their expectation values are real in eager and
+    traced code alike.
     """
 
     matrix: jnp.ndarray
     sites: tuple = eqx.field(static=True)
     L: int = eqx.field(static=True)
     d: int = eqx.field(static=True)
+    hermitian: bool | None = eqx.field(static=True)
 
-    def __init__(self, matrix, sites, L: int, d: int):
+    def __init__(self, matrix, sites, L: int, d: int, hermitian: bool | None = None):
         sites = tuple(int(s) for s in np.atleast_1d(sites))
         if len(set(sites)) != len(sites):
             raise ValueError(f"`sites` has repeated entries: {sites}")
@@ -42,31 +51,48 @@ class LocalOperator(eqx.Module):
                 f"operator on {len(sites)} site(s) of dimension {d} must have shape "
                 f"{(d ** len(sites),) * 2}, got {m.shape}"
             )
+        if hermitian is not None:
+            hermitian = bool(hermitian)
+            if hermitian and not isinstance(m, jax.core.Tracer) and not _hermitian_matrix(m):
+                raise ValueError(
+                    f"the operator on sites {sites} is declared hermitian=True but is not "
+                    "Hermitian; pass its Hermitian part (A + A^dagger)/2 or hermitian=None"
+                )
         self.matrix = m.astype(jnp.result_type(m.dtype, jnp.complex64))
         self.sites = sites
         self.L = int(L)
         self.d = int(d)
+        self.hermitian = hermitian
 
     # -- algebra -------------------------------------------------------------------------
     def dag(self) -> "LocalOperator":
-        return LocalOperator(self.matrix.conj().T, self.sites, self.L, self.d)
+        return LocalOperator(self.matrix.conj().T, self.sites, self.L, self.d, self.hermitian)
 
     def scale(self, c) -> "LocalOperator":
-        return LocalOperator(c * self.matrix, self.sites, self.L, self.d)
+        real = isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
+        return LocalOperator(c * self.matrix, self.sites, self.L, self.d,
+                             self.hermitian if real else None)
 
     def on(self, sites) -> "LocalOperator":
         """The same operator written on a superset ``sites`` of its support (sorted order)."""
         sites = tuple(sites)
-        return LocalOperator(embed(self.matrix, self.sites, sites, self.d), sites, self.L, self.d)
+        return LocalOperator(embed(self.matrix, self.sites, sites, self.d), sites, self.L, self.d,
+                             self.hermitian)
 
     def is_hermitian(self, atol: float = 1e-12) -> bool:
-        """True for a concrete Hermitian matrix (False when traced: unknown)."""
-        import jax
-
+        """The declared ``hermitian`` flag; if undeclared, a numerical check of a concrete
+        matrix (|A - A^dagger| <= atol max(1, |A|)), and False for an undeclared traced
+        matrix (unknown: see :meth:`hermitian_known`)."""
+        if self.hermitian is not None:
+            return self.hermitian
         if isinstance(self.matrix, jax.core.Tracer):
             return False
-        m = np.asarray(self.matrix)
-        return bool(np.allclose(m, m.conj().T, atol=atol))
+        return _hermitian_matrix(self.matrix, atol)
+
+    def hermitian_known(self) -> bool:
+        """Whether :meth:`is_hermitian` is an answer (declared, or a concrete matrix) rather
+        than the unknown of an undeclared traced matrix."""
+        return self.hermitian is not None or not isinstance(self.matrix, jax.core.Tracer)
 
     def dense(self) -> jnp.ndarray:
         """The d^L x d^L matrix (small L only)."""
@@ -76,6 +102,12 @@ class LocalOperator(eqx.Module):
     def apply(self, psi):
         """O psi for a state tensor/vector whose first L axes (or flat first axis) are sites."""
         return apply_left(self, psi)
+
+
+def _hermitian_matrix(m, atol: float = 1e-12) -> bool:
+    m = np.asarray(m)
+    scale = max(1.0, float(np.max(np.abs(m)))) if m.size else 1.0
+    return bool(np.allclose(m, m.conj().T, atol=atol * scale, rtol=0))
 
 
 def embed(matrix, sites, target, d: int):
