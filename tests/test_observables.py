@@ -42,3 +42,18 @@ def test_eigenstate_populations_and_expect(rng):
 def test_current_bond_index_checked():
     with pytest.raises(ValueError, match="`i`"):
         jr.spin_current(jr.xxz_chain(3), 2)
+
+
+def test_hermitian_flag_is_declared_and_checked():
+    """The builders declare Hermiticity statically (known under jax.jit, where the matrix is
+    traced); a false declaration is refused; an undeclared operator is checked numerically."""
+    m = jr.xxz_chain(3)
+    assert all(o.hermitian is True for o in jr.magnetization(m))
+    assert jr.spin_current(m, 0).hermitian is True
+    assert jr.operator_on(jr.sigmap(), 1, m).hermitian is False
+    assert jr.operator_on(jr.sigmap(), 1, m).dag().is_hermitian() is False
+    with pytest.raises(ValueError, match="hermitian=True"):
+        jr.LocalOperator(jr.sigmap(), 0, 3, 2, hermitian=True)
+    with pytest.raises(ValueError, match="`charge`"):
+        jr.bond_current(m, 0, charge=jr.sigmap())
+    assert jr.LocalOperator(np.kron(jr.sigmax(), jr.sigmay()), (0, 2), 3, 2).is_hermitian()

@@ -1,5 +1,6 @@
 """steadystate (dense and matrix-free GMRES) and mesolve (diffrax)."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,6 +8,8 @@ import pytest
 import scipy.linalg
 
 import jaxredfield as jr
+
+from jaxredfield.solvers.mesolve import as_density_matrix
 
 from .conftest import paper_system
 
@@ -113,3 +116,143 @@ def test_eigen_preconditioner_gives_same_state():
     assert float(jr.trace_distance(a, b)) < 1e-9
     with pytest.raises(ValueError, match="`preconditioner`"):
         jr.steadystate(eq, method="iterative", preconditioner="ilu")
+
+
+def _sz_system(L):
+    """The XXZ chain with both baths coupled through sigma^z: total S^z is conserved."""
+    m = jr.xxz_chain(L)
+    return jr.OpenSystem(m, [jr.Coupling(0, jr.sigmaz(), jr.OhmicBath(0.25, 2.2)),
+                             jr.Coupling(L - 1, jr.sigmaz(), jr.OhmicBath(0.25, 3.0))])
+
+
+def test_non_unique_steady_state_is_refused():
+    """sigma^z couplings conserve S^z = sum_i sigma^z_i / 2 (checked with NumPy: it commutes
+    with H and every v), so every magnetization sector holds its own steady state: the
+    kernel of G has dimension L + 1 = 3. Before the check the dense solve returned NaN and
+    GMRES one of the states, both without an error."""
+    s = _sz_system(2)
+    Sz = np.kron(np.diag([1.0, -1.0]), np.eye(2)) + np.kron(np.eye(2), np.diag([1.0, -1.0]))
+    H = np.asarray(s.model.dense())
+    v0 = np.kron(np.diag([1.0, -1.0]), np.eye(2))
+    assert np.abs(H @ Sz - Sz @ H).max() < 1e-13 and np.abs(v0 @ Sz - Sz @ v0).max() == 0
+    eq = jr.redfield(s)
+    M = np.asarray(jr.liouvillian_matrix(eq))
+    assert np.linalg.matrix_rank(M, tol=1e-10) == 16 - 3  # the premise: a 3-dim kernel
+    for method in ("dense", "iterative"):
+        with pytest.raises(ValueError, match="not unique.*S\\^z"):
+            jr.steadystate(eq, method=method)
+    # without the check: GMRES returns one of the stationary states, the dense LU a NaN
+    rho, info = jr.steadystate(eq, method="iterative", check_unique=False, return_info=True)
+    assert info["residual"] < 1e-14 and info["kernel_test"] is None
+    with pytest.raises(RuntimeError, match="NaN"):
+        jr.steadystate(eq, method="dense", check_unique=False)
+
+
+def test_nearly_broken_symmetry_is_unique():
+    """v = sigma^z + 1e-3 sigma^x breaks S^z conservation weakly: the steady state is unique
+    (relative sigma_min ~1e-8, far above the refusal threshold 16 eps = 3.6e-15) and is
+    accepted; the returned state solves G(rho) = 0 (NumPy, on the Liouvillian matrix)."""
+    m = jr.xxz_chain(2)
+    v = jr.sigmaz() + 1e-3 * jr.sigmax()
+    s = jr.OpenSystem(m, [jr.Coupling(0, v, jr.OhmicBath(0.25, 2.2)), jr.Coupling(1, v, jr.OhmicBath(0.25, 3.0))])
+    eq = jr.redfield(s)
+    rho, info = jr.steadystate(eq, method="dense", return_info=True)
+    assert 1e-10 < float(info["sigma_min"]) < 1e-6, float(info["sigma_min"])
+    M = np.asarray(jr.liouvillian_matrix(eq))
+    assert np.abs(M @ np.asarray(rho).reshape(-1)).max() < 1e-12
+    assert float(info["residual"]) < 1e-14
+
+
+def test_non_unique_steady_state_under_jit_raises():
+    """Inside jax.jit (system built from a traced temperature) the check is a runtime error."""
+    def rho(T):
+        m = jr.xxz_chain(2)
+        s = jr.OpenSystem(m, [jr.Coupling(0, jr.sigmaz(), jr.OhmicBath(0.25, T)),
+                              jr.Coupling(1, jr.sigmaz(), jr.OhmicBath(0.25, 3.0))])
+        return jr.steadystate(jr.redfield(s), method="dense")
+
+    with pytest.raises(Exception, match="not unique"):  # (JaxRuntimeError under jax.jit)
+        jax.jit(rho)(2.2).block_until_ready()
+
+
+def test_steadystate_refuses_non_finite_equation():
+    eq = jr.local_redfield(paper_system(3), 1)
+    bad = eqx.tree_at(lambda e: e.redfield_terms[1][0].matrix, eq,
+                      eq.redfield_terms[1][0].matrix.at[0, 0].set(jnp.nan))
+    with pytest.raises(ValueError, match=r"redfield_terms\[1\] \(u\)"):
+        jr.steadystate(bad)
+    with pytest.raises(ValueError, match=r"`eq`.*redfield_terms\[1\] \(u\)"):
+        jr.mesolve(bad, np.ones(8) / np.sqrt(8), [0.0, 1.0])
+
+
+def test_mesolve_refuses_non_density_matrix_rho0():
+    """rho0 of trace 1 that is not Hermitian, or has a negative eigenvalue, is no state."""
+    eq = jr.redfield(paper_system(2))
+    nonherm = np.diag([0.5, 0.5, 0.0, 0.0]).astype(complex)
+    nonherm[0, 1] = 0.1
+    with pytest.raises(ValueError, match="`rho0` is not Hermitian"):
+        jr.mesolve(eq, nonherm, [0.0, 1.0])
+    negative = np.diag([0.7, 0.5, -0.2, 0.0])  # trace 1, eigenvalue -0.2
+    with pytest.raises(ValueError, match="`rho0` is not positive semidefinite.*-0.2"):
+        jr.mesolve(eq, negative, [0.0, 1.0])
+    with pytest.raises(ValueError, match="`rho0` contains NaN"):
+        jr.mesolve(eq, np.diag([np.nan, 1.0, 0.0, 0.0]), [0.0, 1.0])
+    # a valid mixed state with eigenvalues 0 (round-off below 1e-10) is accepted, and a ket
+    ok = np.diag([0.5, 0.5, 0.0, 0.0]) + 1e-13 * np.diag([1.0, -1.0, -1.0, 1.0])
+    np.testing.assert_array_equal(np.asarray(as_density_matrix(ok, 4)), ok)
+    np.testing.assert_allclose(np.asarray(as_density_matrix(np.ones(4) / 2, 4)), np.full((4, 4), 0.25))
+
+
+def test_mesolve_failed_integration_is_a_clear_error():
+    """max_steps reached: a RuntimeError naming the cause (was an opaque EquinoxRuntimeError)."""
+    eq = jr.redfield(paper_system(2))
+    with pytest.raises(RuntimeError, match="maximum number of solver steps"):
+        jr.mesolve(eq, np.ones(4) / 2, [0.0, 50.0], max_steps=3)
+
+
+def test_mesolve_under_jit_gives_real_expectations():
+    """e_ops built from traced parameters (the model inside jax.jit) keep real expectation
+    values (the builders declare them Hermitian), equal to the eager result; an undeclared
+    traced operator is refused instead of silently returning complex values."""
+    psi0 = np.ones(4) / 2
+
+    def run(J):
+        s = paper_system(2, J=J)
+        ops = jr.magnetization(s.model)[:1] + [jr.spin_current(s.model, 0)]
+        res = jr.mesolve(jr.redfield(s), psi0, jnp.array([0.0, 1.0]), e_ops=ops,
+                         save_states=False)
+        return res.expect
+
+    eager, jitted = run(1.0), jax.jit(run)(1.0)
+    assert eager.dtype == jitted.dtype == jnp.float64
+    np.testing.assert_allclose(np.asarray(jitted), np.asarray(eager), rtol=0, atol=1e-12)
+    assert abs(float(eager[1, 1])) > 1e-3  # a non-trivial current
+
+    def undeclared(J):
+        s = paper_system(2, J=J)
+        op = jr.LocalOperator(s.model.bond(0).matrix, (0, 1), 2, 2)
+        return jr.mesolve(jr.redfield(s), psi0, jnp.array([0.0, 1.0]), e_ops=[op]).expect
+
+    with pytest.raises(ValueError, match=r"`e_ops\[0\]`.*hermitian=True"):
+        jax.jit(undeclared)(1.0)
+
+
+def test_gmres_is_independent_of_the_time_unit():
+    """G -> cG (energies and rates in another unit) has the same steady state; GMRES solves
+    the system in units of the rate bound g >= ||G||, so it takes the same number of restart
+    cycles (to round-off: measured 35, 34, 32 for c = 1, 0.01, 100) and meets the same
+    relative residual. With the former fixed trace scale s = 1 the c = 100 case never
+    converged (lineax's absolute tolerance on the off-diagonal entries of b = s I/D)."""
+    eq = jr.local_redfield(paper_system(3, T=2.0), 1)
+    ref = np.asarray(jr.steadystate(eq, method="dense"))
+    counts = []
+    for c in (1.0, 0.01, 100.0):
+        eq_c = eqx.tree_at(lambda e: (e.hamiltonian, e.redfield_terms), eq,
+                           (tuple(h.scale(c) for h in eq.hamiltonian),
+                            tuple((u.scale(c), v) for u, v in eq.redfield_terms)))
+        rho, info = jr.steadystate(eq_c, method="iterative", restart=10, maxiter=200,
+                                   check_unique=False, return_info=True)
+        counts.append(int(info["iterations"]))
+        assert float(info["residual"]) < 1e-14
+        assert np.abs(np.asarray(rho) - ref).max() < 1e-12
+    assert max(counts) <= 1.2 * min(counts), counts
