@@ -183,9 +183,12 @@ def test_resume_ignores_arguments_the_method_does_not_use(setup, tmp_path):
     np.testing.assert_array_equal(resumed.njumps, full.njumps)
     assert full.njumps.sum() > 0
 
-    # diffrax: 1 trajectory, 2 save times (a cheap file to be refused)
+    # diffrax: a cheap file to be refused (one decaying spin, 1 trajectory, 2 save times)
     dpath = str(tmp_path / "diffrax.npz")
-    dkw = {**kw, "ntraj": 1, "batch_size": 1, "tsave": TS[:2], "method": "diffrax"}
+    H = jr.LocalOperator(np.zeros((2, 2)), 0, 2, 2)
+    spin = jr.lindblad(H, [jr.LocalOperator(np.sqrt(0.7) * jr.sigmam(), 0, 2, 2)], L=2, d=2)
+    dkw = dict(eq=spin, psi0=np.array([1.0, 0, 0, 0]), tsave=TS[:2], ntraj=1, key=jax.random.key(4),
+               batch_size=1, progress=False, method="diffrax")
     mcsolve(checkpoint=dpath, **dkw)
     mcsolve(checkpoint=dpath, max_trace_error=1.0, **dkw)  # not in the fingerprint
     with pytest.raises(ValueError, match="differ from this call's: rtol\\)"):
@@ -194,6 +197,26 @@ def test_resume_ignores_arguments_the_method_does_not_use(setup, tmp_path):
         mcsolve(checkpoint=dpath, max_steps=1000, **dkw)
     with pytest.raises(ValueError, match="differ from this call's: max_steps, method, rtol\\)"):
         mcsolve(checkpoint=dpath, **{**dkw, "method": "chebyshev"})
+
+
+def _unwritable_folder(tmp_path):
+    """A folder where creating a file fails: a read-only folder, or for root (who may write
+    there anyway) /sys (Linux); None if there is none."""
+    import tempfile
+
+    ro = tmp_path / "read_only"
+    ro.mkdir()
+    os.chmod(ro, 0o555)
+    for folder in (str(ro), "/sys"):
+        if not os.path.isdir(folder):
+            continue
+        try:
+            fd, name = tempfile.mkstemp(dir=folder)
+        except OSError:
+            return folder
+        os.close(fd)
+        os.remove(name)
+    return None
 
 
 def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
@@ -212,26 +235,12 @@ def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
             mcsolve(checkpoint=tmp_path, **kw)
         with pytest.raises(TypeError, match="`checkpoint` must be None or a file path"):
             mcsolve(checkpoint=3, **kw)
-        ro = tmp_path / "read_only"
-        ro.mkdir()
-        os.chmod(ro, 0o555)
-        try:
-            probe = ro / "probe"
-            probe.write_bytes(b"")  # root can still write here: fall back to /sys or skip
-            probe.unlink()
-            ro = "/sys" if os.path.isdir("/sys") and not os.access("/sys", os.W_OK | os.X_OK) else None
-            if ro is None:
-                import tempfile
-                try:
-                    os.close(tempfile.mkstemp(dir="/sys")[0])
-                except OSError:
-                    ro = "/sys"
-        except PermissionError:
-            pass
-        if ro is not None and os.path.isdir(ro):
+        ro = _unwritable_folder(tmp_path)
+        if ro is not None:
             with pytest.raises(ValueError, match="`checkpoint`.*cannot write to its folder"):
                 mcsolve(checkpoint=os.path.join(ro, "run.npz"), **kw)
         assert calls == []
     finally:
         mod._after_checkpoint_hook = None
-        os.chmod(tmp_path / "read_only", 0o755)
+        if (tmp_path / "read_only").exists():
+            os.chmod(tmp_path / "read_only", 0o755)
