@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
-from jaxredfield.operators import embed
 
 from . import reference as R
 from .conftest import paper_system
