@@ -177,7 +177,17 @@ class DrudeLorentzBath(AbstractBath):
         self._cot = 1.0 / np.tan(E_D / (2 * T))
 
     def W(self, E):
+        """W_D(E) of eq. (S.61) for |E| <= ``e_max``. Beyond it the Matsubara tail series
+        diverges: a concrete E there raises ValueError naming ``e_max``; a traced E gives NaN
+        (which the equation builders and solvers refuse with an error), never a wrong number."""
         E = jnp.asarray(E)
+        if is_concrete(E) and E.size and float(jnp.max(jnp.abs(E))) > self.e_max:
+            far = float(jnp.max(jnp.abs(E)))
+            raise ValueError(
+                f"DrudeLorentzBath.W: |E| = {far:.4g} exceeds `e_max` = {self.e_max:.4g}, beyond "
+                "which the Matsubara tail series of W_D does not converge; build the bath with a "
+                f"larger `e_max` (e.g. DrudeLorentzBath(gamma, T, E_D, e_max={2 * far:.3g}))"
+            )
         a2, b = self.E_D**2, 1j * E
         first = 0.5 * self.gamma * a2 * (self._cot - 1j) / (self.E_D + b)
         nu = self._nu.reshape((-1,) + (1,) * E.ndim)
@@ -191,7 +201,8 @@ class DrudeLorentzBath(AbstractBath):
             c = a2 * c_prev2 + pw
             tail = tail + self._zeta[k] * c
             c_prev2, c_prev1 = c_prev1, c
-        return (first + 2 * self.gamma * self.T * a2 * (explicit + tail)).astype(jnp.complex128)
+        w = (first + 2 * self.gamma * self.T * a2 * (explicit + tail)).astype(jnp.complex128)
+        return jnp.where(jnp.abs(E) <= self.e_max, w, jnp.nan)
 
     @property
     def temperature(self):

@@ -3,6 +3,7 @@
 from fractions import Fraction
 from math import factorial
 
+import jax
 import mpmath
 import numpy as np
 import pytest
@@ -151,18 +152,17 @@ def test_drude_lorentz_W_on_a_grid(g, t, ed):
         assert np.all(np.abs(d[:, k] - dref) <= 1e-12 * np.abs(dref)), (e, d[:, k], dref)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 11: DrudeLorentzBath.W beyond e_max is silently wrong "
-                   "(the Matsubara tail series diverges: 1e5 x off at 3 e_max); baths.py must "
-                   "refuse or extend. Remove this marker when fixed.")
-def test_drude_lorentz_beyond_e_max_is_right_or_refused():
+def test_drude_lorentz_beyond_e_max_is_refused_not_wrong():
+    # the tail series of W_D converges only for |E| <= e_max (it was 1e5 x off at 3 e_max)
     b = jr.DrudeLorentzBath(G, TD, ED, e_max=50.0)
-    E = np.array([150.0, -150.0])
-    try:
-        got = np.asarray(b.W(E))
-    except ValueError:
-        return  # a clear refusal is fine
-    ref = R.W_values(R.drude_W(G, TD, ED), E)
-    assert np.all(np.abs(got - ref) <= 1e-10 * np.abs(ref))
+    inside = np.array([-49.0, 49.0])
+    ref = R.W_values(R.drude_W(G, TD, ED), inside)
+    assert np.all(np.abs(np.asarray(b.W(inside)) - ref) <= 1e-12 * np.abs(ref))
+    with pytest.raises(ValueError, match="e_max"):
+        b.W(np.array([150.0, -150.0]))
+    # traced: NaN (refused downstream), never a silently wrong value
+    got = np.asarray(jax.jit(lambda e: b.W(e))(np.array([150.0, 49.0])))
+    assert np.isnan(got[0]) and abs(got[1] - ref[1]) <= 1e-12 * abs(ref[1])
 
 
 def test_drude_lorentz_derivatives_match_finite_differences():
