@@ -148,8 +148,10 @@ def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rh
         rho = _require(rho, jnp.logical_not(ok), RuntimeError, msg)
         info.update(iterations=steps, kernel_test=None)
         if check_unique:
-            # second solve from another start: it only feeds the check, so no gradient
-            eq_c, prec_c = jax.lax.stop_gradient((eq, prec))
+            # second solve from another start: it only feeds the check, so no gradient (only
+            # when traced: on concrete inputs stop_gradient would change the leaves' types
+            # and cost a recompilation of _gmres)
+            eq_c, prec_c = (eq, prec) if is_concrete(rho) else jax.lax.stop_gradient((eq, prec))
             rho_b, ok_b, _ = _iterative_solve(eq_c, _product_state(eq.L, eq.d), tol, maxiter,
                                               restart, progress, prec_c)
             rho = _require(rho, jnp.logical_not(ok_b), RuntimeError, msg + " (in the second solve "
