@@ -75,7 +75,7 @@ import numpy as np
 
 from .._checks import check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
-from ..observables import to_local
+from ..observables import hermitian_flags, to_local
 from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum, merge_terms
 
 from .chebyshev import ChebyshevPropagator
@@ -860,7 +860,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *, bat
     tsave = check_tsave(tsave)
     ops = [] if e_ops is None else [to_local(o, eq.L, eq.d, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
     _check_finite_operators(eq, ops)
-    herm = tuple(o.is_hermitian() for o in ops)
+    herm = hermitian_flags(ops, [f"e_ops[{n}]" for n in range(len(ops))])
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _check_checkpoint_path(checkpoint)
