@@ -102,21 +102,21 @@ def check_tsave(tsave):
     return t
 
 
-def check_equation_finite(eq, name: str = "eq") -> None:
-    """Refuse a master equation with NaN/inf entries in any of its (concrete) operators, naming
-    the term (traced operators are left to the solvers' runtime checks)."""
-    groups = [("hamiltonian", [(f"hamiltonian[{n}]", h) for n, h in enumerate(eq.hamiltonian)])]
-    groups.append(("redfield_terms", [
-        (f"redfield_terms[{n}] ({w})", o)
-        for n, pair in enumerate(eq.redfield_terms) for w, o in zip(("u", "v"), pair)]))
-    for attr in ("jumps", "negative_jumps"):
-        groups.append((attr, [(f"{attr}[{n}]", L) for n, L in enumerate(getattr(eq, attr))]))
-    for _, ops in groups:
-        for label, op in ops:
-            if is_concrete(op.matrix) and not np.all(np.isfinite(np.asarray(op.matrix))):
-                raise ValueError(
-                    f"`{name}` ({eq.name}) has NaN or inf entries in {label} on sites "
-                    f"{op.sites}: the equation cannot be solved. NaN usually comes from the "
-                    "bath's W(E) (e.g. a CallableBath evaluated at a removable singularity such "
-                    "as E = 0: write W with its limit there) or from an overflowing parameter."
-                )
+def check_equation_finite(eq, name: str | None = "eq") -> None:
+    """Refuse a master equation with NaN/inf entries in any of its (concrete) operators,
+    naming the term (traced operators are left to the solvers' runtime checks). The one check
+    behind the equation builders (``name=None``), ``steadystate``, ``mesolve`` and ``mcsolve``."""
+    groups = [(f"Hamiltonian term {n}", h) for n, h in enumerate(eq.hamiltonian)]
+    groups += [(f"Redfield term {n} ({w})", o)
+               for n, pair in enumerate(eq.redfield_terms) for w, o in zip(("u", "v"), pair)]
+    groups += [(f"jump operator {n}", L) for n, L in enumerate(eq.jumps)]
+    groups += [(f"negative jump operator {n}", L) for n, L in enumerate(eq.negative_jumps)]
+    for label, op in groups:
+        if is_concrete(op.matrix) and not np.all(np.isfinite(np.asarray(op.matrix))):
+            where = f"`{name}` ({eq.name})" if name else eq.name
+            raise ValueError(
+                f"{where}: {label} on sites {op.sites} has NaN or inf entries, so the equation "
+                "cannot be used. NaN usually comes from the bath's W(E) (e.g. a CallableBath "
+                "evaluated at a removable singularity such as E = 0: write W with its limit "
+                "there, as jr.OhmicBath does), from `lam`, or from an overflowing parameter."
+            )

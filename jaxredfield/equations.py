@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._checks import check_nonneg_int, is_concrete
+from ._checks import check_equation_finite, check_nonneg_int, is_concrete
 from .expansion import (MAX_CLUSTER_DIM, _label, adhoc_u, bath_coefficients, exact_u, lam_loc,
                         local_components, local_u, needed)
 from .operators import LocalOperator, apply_left, apply_right
@@ -100,20 +100,9 @@ def _check_system(system):
 
 
 def _check_finite(eq: MasterEquation) -> MasterEquation:
-    """Every builder's last step: a concrete Hamiltonian, u or jump matrix with a NaN or inf
-    raises a ``ValueError`` that names the operator (no NaN leaves a builder silently)."""
-    groups = [("Hamiltonian term", [h for h in eq.hamiltonian]),
-              ("Redfield jump operator u", [u for u, _ in eq.redfield_terms]),
-              ("coupling operator v", [v for _, v in eq.redfield_terms]),
-              ("jump operator", list(eq.jumps)),
-              ("negative-rate jump operator", list(eq.negative_jumps))]
-    for kind, ops in groups:
-        for k, op in enumerate(ops):
-            if is_concrete(op.matrix) and not bool(np.all(np.isfinite(np.asarray(op.matrix)))):
-                raise ValueError(
-                    f"{eq.name}: {kind} {k} (sites {op.sites}) has NaN or inf entries; check the "
-                    "bath's W (finite at the transition energies), `lam` and the model's terms"
-                )
+    """Every builder's last step: no NaN leaves a builder silently (see
+    :func:`~jaxredfield._checks.check_equation_finite`)."""
+    check_equation_finite(eq, None)
     return eq
 
 

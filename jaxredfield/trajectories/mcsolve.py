@@ -73,7 +73,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_positive, check_positive_int, check_tsave, is_concrete
+from .._checks import check_equation_finite, check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import hermitian_flags, to_local
 from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum, merge_terms
@@ -521,17 +521,7 @@ def _as_ket(x, D: int):
 def _check_finite_operators(eq, ops):
     """Every operator of the equation and every e_op must be finite (concrete ones are
     checked; a NaN would otherwise run through every trajectory)."""
-    groups = (("Hamiltonian term", eq.hamiltonian), ("jump operator", eq.jumps),
-              ("negative jump operator", eq.negative_jumps))
-    for kind, terms in groups:
-        for n, o in enumerate(terms):
-            if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
-                raise ValueError(
-                    f"`eq` ({eq.name}): {kind} {n} on sites {o.sites} has NaN or inf entries. "
-                    "Check the parameters the equation was built from: a bath spectral function "
-                    "W(E) must be finite wherever it is evaluated (e.g. write the ohmic "
-                    "g E / expm1(E/T) with its limit g T at E = 0, as jr.OhmicBath does)"
-                )
+    check_equation_finite(eq, "eq")
     for n, o in enumerate(ops):
         if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
             raise ValueError(f"`e_ops[{n}]` has NaN or inf entries")
