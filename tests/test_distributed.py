@@ -9,11 +9,7 @@ import sys
 import textwrap
 import time
 
-import jax
 import numpy as np
-import pytest
-
-import jaxredfield as jr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 240

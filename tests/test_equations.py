@@ -10,14 +10,6 @@ from . import reference as R
 from .conftest import paper_system, random_density_matrix, random_matrix
 
 
-def dense_lindblad_rhs(H, jumps, rho):
-    out = -1j * (H @ rho - rho @ H)
-    for L in jumps:
-        LdL = L.conj().T @ L
-        out += L @ rho @ L.conj().T - 0.5 * (LdL @ rho + rho @ LdL)
-    return out
-
-
 class Ref:
     """The paper's boundary-driven chain (eq. 5, sigma^x couplings at both ends, T_l != T_r)
     rebuilt by tests/reference.py, next to the library's system."""
