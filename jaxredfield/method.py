@@ -1,0 +1,116 @@
+"""Method objects: how a solver computes, with every tolerance and step cap of that method.
+
+One way to choose an algorithm everywhere (as diffrax's solvers and dynamiqs' ``method=``):
+
+- :class:`Diffrax` -- adaptive Runge-Kutta (any diffrax solver), for ``mesolve`` and
+  ``mcsolve`` (the reference propagator of the no-jump evolution);
+- :class:`Chebyshev` -- the Chebyshev propagator exp(-i H_nh s) psi of ``mcsolve`` (default);
+- :class:`Direct` -- dense LU solve of the D^2 x D^2 Liouvillian, for ``steadystate``;
+- :class:`GMRES` -- matrix-free restarted GMRES (lineax), for ``steadystate``.
+
+Each solver accepts the methods it supports and refuses others with a message listing them;
+only the fields of the chosen method enter a trajectory checkpoint's fingerprint.
+"""
+
+from __future__ import annotations
+
+import diffrax as dfx
+import equinox as eqx
+
+
+class Method(eqx.Module):
+    """Base class of the method objects (fields are the method's options)."""
+
+    def options(self) -> dict:
+        """The fields that determine a result, for fingerprints and summaries."""
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def _positive(x, name, method):
+    try:
+        ok = float(x) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"`{method}({name}=...)` must be > 0, got {x!r}")
+
+
+def _positive_int(x, name, method):
+    if isinstance(x, bool) or not isinstance(x, int) or x <= 0:
+        raise ValueError(f"`{method}({name}=...)` must be a positive integer, got {x!r}")
+
+
+class Diffrax(Method):
+    """Adaptive integration with a diffrax solver (default ``Tsit5()``) and a
+    ``PIDController(rtol, atol)``; at most ``max_steps`` steps per integration."""
+
+    solver: object = eqx.field(static=True, default_factory=dfx.Tsit5)
+    rtol: float = eqx.field(static=True, default=1e-8)
+    atol: float = eqx.field(static=True, default=1e-10)
+    max_steps: int = eqx.field(static=True, default=1_000_000)
+
+    def __check_init__(self):
+        if not isinstance(self.solver, dfx.AbstractSolver):
+            raise TypeError(f"`Diffrax(solver=...)` must be a diffrax solver such as "
+                            f"diffrax.Tsit5(), got {type(self.solver).__name__}")
+        _positive(self.rtol, "rtol", "Diffrax")
+        _positive(self.atol, "atol", "Diffrax")
+        _positive_int(self.max_steps, "max_steps", "Diffrax")
+
+    def options(self) -> dict:
+        return {"solver": type(self.solver).__name__, "rtol": self.rtol, "atol": self.atol,
+                "max_steps": self.max_steps}
+
+
+class Chebyshev(Method):
+    """Chebyshev expansion of exp(-i H_nh s) psi (Tal-Ezer--Kosloff) with a rigorous
+    truncation bound ``atol`` per propagation step of a unit state (Crouzeix--Palencia)."""
+
+    atol: float = eqx.field(static=True, default=1e-10)
+
+    def __check_init__(self):
+        _positive(self.atol, "atol", "Chebyshev")
+
+
+class Direct(Method):
+    """Dense direct solve of the D^2 x D^2 Liouvillian with the trace condition (one LU
+    factorization); small D only (memory 48 D^4 bytes)."""
+
+
+class GMRES(Method):
+    """Matrix-free restarted GMRES (lineax) of the Liouvillian with the trace condition.
+
+    ``tol``: relative residual; ``restart``: Krylov dimension; ``maxiter``: iteration cap;
+    ``preconditioner``: ``None`` or ``"eigen"`` ((-i[H, .] - sigma)^{-1} in the eigenbasis of
+    H: diagonalizes the d^L x d^L Hamiltonian as a numerical aid only)."""
+
+    tol: float = eqx.field(static=True, default=1e-12)
+    restart: int = eqx.field(static=True, default=60)
+    maxiter: int = eqx.field(static=True, default=20000)
+    preconditioner: str | None = eqx.field(static=True, default=None)
+
+    def __check_init__(self):
+        _positive(self.tol, "tol", "GMRES")
+        _positive_int(self.restart, "restart", "GMRES")
+        _positive_int(self.maxiter, "maxiter", "GMRES")
+        if self.preconditioner not in (None, "eigen"):
+            raise ValueError("`GMRES(preconditioner=...)` must be None or 'eigen', got "
+                             f"{self.preconditioner!r}")
+
+
+def check_method(method, allowed: tuple, solver: str, default):
+    """``method`` or ``default`` when None; refuses a method ``solver`` does not support with
+    a message listing the supported ones."""
+    if method is None:
+        return default
+    if isinstance(method, str):
+        names = ", ".join(f"jr.{c.__name__}()" for c in allowed)
+        raise TypeError(f"`method` of {solver} is a method object ({names}), got the string "
+                        f"{method!r}")
+    if not isinstance(method, allowed):
+        names = ", ".join(f"jr.{c.__name__}()" for c in allowed)
+        raise TypeError(f"{solver} supports method={names}; got {type(method).__name__}")
+    return method
+
+
+__all__ = ["Method", "Diffrax", "Chebyshev", "Direct", "GMRES", "check_method"]

@@ -1,0 +1,59 @@
+"""Result objects of the solvers: one vocabulary everywhere.
+
+- ``expect``: expectation values of the e_ops, shape (n_ops, n_t) (trajectory *mean* for
+  ``mcsolve``), real for Hermitian e_ops; ``expect_stderr`` beside it for trajectories.
+- ``states`` / ``final_state``: saved states and the state at the last save time.
+- ``stats``: a dict of solver statistics (steps, iterations, residuals, jump counts, ...).
+- ``method``: the method object that produced the result.
+
+Each result prints a short summary (``repr``), as dynamiqs' results do.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import numpy as np
+
+
+def _describe(x) -> str:
+    if x is None:
+        return "None"
+    shape = getattr(x, "shape", None)
+    if shape is None:
+        return repr(x)
+    dtype = getattr(x, "dtype", "")
+    return f"{type(x).__name__}{tuple(shape)} {dtype}"
+
+
+class Result(eqx.Module):
+    """Base of every solver result: a short, dynamiqs-like ``repr``."""
+
+    def _summary_fields(self):
+        return [k for k in self.__dataclass_fields__]
+
+    def __repr__(self) -> str:
+        lines = [f"==== {type(self).__name__} ===="]
+        for k in self._summary_fields():
+            v = getattr(self, k)
+            if k == "stats" and isinstance(v, dict):
+                body = ", ".join(f"{a}={_short(b)}" for a, b in v.items())
+                lines.append(f"{k:<14}: {{{body}}}")
+            elif k == "method":
+                lines.append(f"{k:<14}: {v!r}")
+            else:
+                lines.append(f"{k:<14}: {_describe(v)}")
+        return "\n".join(lines)
+
+
+def _short(v) -> str:
+    a = np.asarray(v) if not isinstance(v, (str, dict)) else v
+    if isinstance(a, np.ndarray) and a.size > 1:
+        return f"array{a.shape}"
+    if isinstance(a, np.ndarray):
+        a = a.item()
+    if isinstance(a, float):
+        return f"{a:.3g}"
+    return str(a)
+
+
+__all__ = ["Result"]
