@@ -30,15 +30,16 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def relaxation_errors(L, J, T, orders=(0, 1, 2, 3, 4), T_r=None, nt=41, rtol=1e-11, atol=1e-13) -> dict:
     """{N: d_tau_R} for local Redfield of ``orders``: the trace distance to exact Redfield
     averaged (trapezoid rule on ``nt`` times) over t in [0, 1/gamma] from |+>^L. Tight
     tolerances: at high T the errors of N = 4 fall below 1e-9."""
-    system = jr.paper.xxz_system(L, J, T, T_r)
+    system = paper.xxz_system(L, J, T, T_r)
     psi0 = np.ones(2**L) / np.sqrt(2**L)
-    ts = np.linspace(0.0, 1.0 / jr.paper.GAMMA, nt)
+    ts = np.linspace(0.0, 1.0 / paper.GAMMA, nt)
 
     def states(eq):
         return np.asarray(jr.mesolve(eq, psi0, ts, rtol=rtol, atol=atol).states)
@@ -109,17 +110,17 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     Ts = np.geomspace(args.Tmin, args.Tmax, args.nT)
     rows = compute(args.L, args.J, Ts, args.orders, args.T_r_factor, args.nt)
-    jr.paper.write_csv(os.path.join(args.out, "fig3a_memory_time.csv"), rows)
+    paper.write_csv(os.path.join(args.out, "fig3a_memory_time.csv"), rows)
     fit = slopes(rows, args.orders, args.fit_Tmin)
     print(f"log-log slopes over T >= {args.fit_Tmin}: " + ", ".join(f"N={N}: {s:.2f}" for N, s in fit.items()))
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return rows
     fig, ax = plt.subplots(figsize=(4.8, 3.8))
     plot(ax, rows, args.orders)
     ax.set_title(f"Fig. 3(a): L = {args.L}, J = {args.J}h, T_r = {args.T_r_factor:g} T_l", fontsize=9)
     ax.legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "fig3a_memory_time.png"))
+    paper.save_figure(fig, os.path.join(args.out, "fig3a_memory_time.png"))
     return rows
 
 

@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def simulate(L, ntraj, tmax, nt, seed=0, batch_size=4, out=None, progress=True):
@@ -72,14 +73,14 @@ def main(argv=None):
             obs, site = ("sigma_z", k) if k < L else ("current", k - L)
             rows += [[name, obs, site, f"{t:.6g}", f"{mean[k, n]:.10g}", f"{se[k, n]:.3g}"]
                      for n, t in enumerate(ts)]
-    jr.paper.write_csv(os.path.join(args.out, "fig3d_fig4.csv"), rows,
+    paper.write_csv(os.path.join(args.out, "fig3d_fig4.csv"), rows,
                        ["equation", "observable", "site", "t", "mean", "stderr"])
     _plot(args.out, L, ts, res, args.ntraj)
     return ts, res
 
 
 def _plot(out, L, ts, res, ntraj):
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return
     snaps = [int(round(x * (len(ts) - 1))) for x in (0.25, 0.5, 1.0)]
@@ -96,7 +97,7 @@ def _plot(out, L, ts, res, ntraj):
     ax.set_ylabel(r"$\langle\sigma^z_i\rangle$")
     ax.set_title(f"Fig. 3(d): L={L}, {ntraj} trajectories")
     ax.legend(fontsize=6)
-    jr.paper.save_figure(fig, os.path.join(out, "fig3d_magnetization.png"))
+    paper.save_figure(fig, os.path.join(out, "fig3d_magnetization.png"))
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
     vmax = max(np.abs(m[L:]).max() for m, _ in res.values()) or 1.0
     for ax, (name, (mean, _)) in zip(axes, res.items()):
@@ -107,7 +108,7 @@ def _plot(out, L, ts, res, ntraj):
     axes[0].set_ylabel("bond i")
     fig.colorbar(im, ax=axes, label=r"$j_i(t)$")
     fig.suptitle(f"Fig. 4: L={L}, {ntraj} trajectories")
-    jr.paper.save_figure(fig, os.path.join(out, "fig4_currents.png"), tight=False)
+    paper.save_figure(fig, os.path.join(out, "fig4_currents.png"), tight=False)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 ORDERS = (1, 2, 3, 4)
 BUILDERS = {"redfield": jr.adhoc_redfield, "lindblad": jr.adhoc_lindblad}
@@ -43,7 +44,7 @@ def adhoc_distances(L, J, T, eps_grid, equation="redfield", orders=ORDERS, kind=
     ("redfield": eq. (3); "lindblad": eq. (S.52)) to exact Redfield at one temperature."""
     build = BUILDERS[equation]
     eqs = {(N, i): (lambda s, N=N, e=float(e): build(s, N, e)) for N in orders for i, e in enumerate(eps_grid)}
-    d = jr.paper.xxz_distances(eqs, L, J, T, kind, E_D)
+    d = paper.xxz_distances(eqs, L, J, T, kind, E_D)
     return np.array([[d[(N, i)] for i in range(len(eps_grid))] for N in orders])
 
 
@@ -59,7 +60,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--equation", choices=tuple(BUILDERS), default="redfield",
                     help="ad-hoc local Redfield (Fig. S.3) or ad-hoc local Lindblad (Fig. S.5)")
-    jr.paper.add_bath_arguments(ap)
+    paper.add_bath_arguments(ap)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--J", type=float, default=1.0)
     ap.add_argument("--Tmin", type=float, default=0.5)
@@ -71,7 +72,7 @@ def main(argv=None):
     ap.add_argument("--orders", type=int, nargs="+", default=list(ORDERS))
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
-    tag = jr.paper.bath_label(ap, args)
+    tag = paper.bath_label(ap, args)
     Ts = np.geomspace(args.Tmin, args.Tmax, args.nT)
     eps = np.linspace(args.epsmin, args.epsmax, args.neps)
     d = np.empty((len(args.orders), len(Ts), len(eps)))
@@ -84,9 +85,9 @@ def main(argv=None):
     rows = [{"N": N, "T": float(T), "eps0": float(e), "d": d[k, j, i]}
             for k, N in enumerate(args.orders) for j, T in enumerate(Ts) for i, e in enumerate(eps)]
     os.makedirs(args.out, exist_ok=True)
-    jr.paper.write_csv(os.path.join(args.out, f"{stem}.csv"), rows)
+    paper.write_csv(os.path.join(args.out, f"{stem}.csv"), rows)
     result = {"T": Ts, "eps0": eps, "orders": list(args.orders), "d": d}
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return result
     from matplotlib.colors import LogNorm
@@ -104,7 +105,7 @@ def main(argv=None):
     fig.suptitle(f"ad-hoc local {args.equation}, {tag}, L = {args.L}, J = {args.J}h",
                  fontsize=9)
     fig.colorbar(mesh, ax=list(axes[0]), label="trace distance d to exact Redfield")
-    jr.paper.save_figure(fig, os.path.join(args.out, f"{stem}.png"), tight=False)
+    paper.save_figure(fig, os.path.join(args.out, f"{stem}.png"), tight=False)
     return result
 
 

@@ -31,6 +31,7 @@ import numpy as np
 
 import fig2ab_populations
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def grand_canonical_state(model, T, mu):
@@ -49,18 +50,18 @@ def solver(guess):
 def distances(L, T, orders=(1, 4), nmax=2, J=1.0) -> dict:
     """Panel (a): {"local_redfield_N{N}": steady-state trace distance to exact Redfield} and
     "exact_vs_grand_canonical" (round-off: a check of the reference)."""
-    system = jr.paper.bose_hubbard_system(L, T, nmax, J)
+    system = paper.bose_hubbard_system(L, T, nmax, J)
     gc = grand_canonical_state(system.model, T, -2.5 * T)
     exact = solver(gc)(jr.redfield(system))
     builders = {f"local_redfield_N{N}": lambda N=N: jr.local_redfield(system, N) for N in orders}
-    d = jr.paper.steady_distances(builders, exact, solve=solver(gc))
+    d = paper.steady_distances(builders, exact, solve=solver(gc))
     return {**d, "exact_vs_grand_canonical": float(jr.trace_distance(exact, gc))}
 
 
 def populations(L=4, T=2.0, orders=(1, 4), nmax=2, J=1.0, tmax=60.0, nt=121):
     """Panels (b)-(e): (ts, E, {equation: (populations n_t x d^L, steady populations)}) from
     the empty chain, for exact Redfield and local Redfield at ``orders``."""
-    system = jr.paper.bose_hubbard_system(L, T, nmax, J)
+    system = paper.bose_hubbard_system(L, T, nmax, J)
     model = system.model
     gc = grand_canonical_state(model, T, -2.5 * T)
     eqs = {"exact Redfield": jr.redfield(system)}
@@ -70,8 +71,8 @@ def populations(L=4, T=2.0, orders=(1, 4), nmax=2, J=1.0, tmax=60.0, nt=121):
     ts = np.linspace(0.0, tmax, nt)
     out = {}
     for name, eq in eqs.items():
-        E, pops = jr.paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
-        out[name] = (pops, jr.paper.population_dynamics(model, solver(gc)(eq))[1])
+        E, pops = paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
+        out[name] = (pops, paper.population_dynamics(model, solver(gc)(eq))[1])
     return ts, E, out
 
 
@@ -100,9 +101,9 @@ def main(argv=None):
     for row in fig2ab_populations.csv_rows(ts, E, pops):
         name, k, _, t, p = row
         rows.append(["b-e", name, t, k, p])
-    jr.paper.write_csv(os.path.join(args.out, "figS4_bose_hubbard.csv"), rows,
+    paper.write_csv(os.path.join(args.out, "figS4_bose_hubbard.csv"), rows,
                        ["panel", "equation", "x", "k", "value"])
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return dist, (ts, E, pops)
     fig = plt.figure(figsize=(11, 6.4))
@@ -126,7 +127,7 @@ def main(argv=None):
         ax_t.set_title(f"({tags[0]}) N = {N}, T = {args.T}J", fontsize=9)
         ax_k.set_title(f"({tags[1]}) N = {N}, steady state", fontsize=9)
         ax_k.legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "figS4_bose_hubbard.png"))
+    paper.save_figure(fig, os.path.join(args.out, "figS4_bose_hubbard.png"))
     return dist, (ts, E, pops)
 
 

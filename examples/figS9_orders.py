@@ -26,6 +26,7 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 ORDERS = (1, 2, 3, 4)
 EQUATIONS = {"local_redfield": jr.local_redfield, "local_lindblad": jr.local_lindblad}
@@ -35,12 +36,12 @@ def order_distances(L, J, T, orders=ORDERS, kind="ohmic", E_D=None) -> dict:
     """{"local_redfield_N<N>" / "local_lindblad_N<N>": steady-state trace distance to exact
     Redfield} at one temperature."""
     eqs = {f"{name}_N{N}": (lambda s, f=f, N=N: f(s, N)) for name, f in EQUATIONS.items() for N in orders}
-    return jr.paper.xxz_distances(eqs, L, J, T, kind, E_D)
+    return paper.xxz_distances(eqs, L, J, T, kind, E_D)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    jr.paper.add_bath_arguments(ap)
+    paper.add_bath_arguments(ap)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--J", type=float, nargs="+", default=[0.3, 1.0])
     ap.add_argument("--Tmin", type=float, default=0.5)
@@ -49,7 +50,7 @@ def main(argv=None):
     ap.add_argument("--orders", type=int, nargs="+", default=list(ORDERS))
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
-    tag = jr.paper.bath_label(ap, args)
+    tag = paper.bath_label(ap, args)
     Ts = np.geomspace(args.Tmin, args.Tmax, args.nT)
     rows = []
     for J in args.J:
@@ -59,8 +60,8 @@ def main(argv=None):
             print(f"J={J} T={T:.3f} " + " ".join(f"{k}={v:.2e}" for k, v in d.items()), flush=True)
     stem = f"figS9_orders_{tag}_L{args.L}"
     os.makedirs(args.out, exist_ok=True)
-    jr.paper.write_csv(os.path.join(args.out, f"{stem}.csv"), rows)
-    plt = jr.paper.pyplot()
+    paper.write_csv(os.path.join(args.out, f"{stem}.csv"), rows)
+    plt = paper.pyplot()
     if plt is None:
         return rows
     nJ = len(args.J)
@@ -78,7 +79,7 @@ def main(argv=None):
         axes[row, 0].set_ylabel("trace distance d")
     axes[0, -1].legend(fontsize=7)
     fig.suptitle(f"{tag}, L = {args.L}", fontsize=9)
-    jr.paper.save_figure(fig, os.path.join(args.out, f"{stem}.png"))
+    paper.save_figure(fig, os.path.join(args.out, f"{stem}.png"))
     return rows
 
 

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 NAMES = ("T_r", "J", "h")
 
@@ -44,7 +45,7 @@ def current_function(L: int, N: int, T_l: float = 2.2, t: float | None = None, m
     psi0 = jnp.ones(2**L) / np.sqrt(2**L)
 
     def j(p):
-        system = jr.paper.xxz_system(L, J=p[1], T=T_l, T_r=p[0], h=p[2])
+        system = paper.xxz_system(L, J=p[1], T=T_l, T_r=p[0], h=p[2])
         eq = jr.local_redfield(system, N)
         op = jr.spin_current(system.model, bond)
         if t is None:
@@ -92,13 +93,13 @@ def main(argv=None):
             rows.append({"quantity": label, "parameter": name, "value": float(value), "gradient": float(g),
                          "central_difference": float(d), "relative_error": float(rel)})
     os.makedirs(args.out, exist_ok=True)
-    jr.paper.write_csv(os.path.join(args.out, "gradients_current.csv"), rows)
+    paper.write_csv(os.path.join(args.out, "gradients_current.csv"), rows)
 
     # j_ss(T_r) with tangents from the gradient
     f = jax.jit(jax.value_and_grad(current_function(args.L, args.N)))
     Trs = np.linspace(2.2, 2 * args.T_r, args.nTr)
     vals = [f(jnp.array([Tr, 1.0, 1.0])) for Tr in Trs]
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     fig, ax = plt.subplots(figsize=(4.5, 3.2))
     ax.plot(Trs, [float(v) for v, _ in vals], "o-", label=r"$j_\mathrm{ss}$")
     w = 0.3 * (Trs[1] - Trs[0]) if len(Trs) > 1 else 0.5
@@ -107,7 +108,7 @@ def main(argv=None):
     ax.set_xlabel(r"$T_r / h$ ($T_l = 2.2h$)")
     ax.set_ylabel("steady-state spin current")
     ax.set_title(f"L = {args.L}, local Redfield N = {args.N}; red: jax.grad tangents", fontsize=8)
-    jr.paper.save_figure(fig, os.path.join(args.out, "gradients_current.png"))
+    paper.save_figure(fig, os.path.join(args.out, "gradients_current.png"))
     return rows
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+
 import numpy as np
 
 #: default memory budget (bytes) for dense objects; override with ``max_memory=``.
@@ -120,3 +123,129 @@ def check_equation_finite(eq, name: str | None = "eq") -> None:
                 "evaluated at a removable singularity such as E = 0: write W with its limit "
                 "there, as jr.OhmicBath does), from `lam`, or from an overflowing parameter."
             )
+
+
+# --------------------------------------------------------------------------------------------
+# argument normalisation shared by the solvers (mesolve, steadystate, mcsolve)
+
+#: tolerance of the density-matrix checks of ``rho0`` (relative to Tr rho0 = 1)
+RHO0_ATOL = 1e-10
+
+
+def _dense_input(x):
+    """A ``qutip.Qobj`` -> its matrix; a (D, 1) column -> a (D,) vector; complex128 jnp array."""
+    import jax.numpy as jnp
+
+    if hasattr(x, "full") and callable(x.full):
+        x = x.full()
+    a = jnp.asarray(x, dtype=jnp.complex128)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    return a
+
+
+def _check_ket(a, name: str):
+    import jax.numpy as jnp
+
+    if is_concrete(a):
+        if not bool(jnp.all(jnp.isfinite(a))):
+            raise ValueError(f"`{name}` contains NaN or inf entries")
+        n2 = float(jnp.vdot(a, a).real)
+        if abs(n2 - 1) > 1e-8:
+            raise ValueError(f"`{name}` is not normalized (<psi|psi> = {n2:.6g}); divide it by "
+                             "its norm")
+    return a
+
+
+def as_ket(x, D: int, name: str = "psi0"):
+    """A state vector (D,) or (D, 1) (array or ``Qobj``) -> a (D,) complex128 vector.
+
+    Concrete inputs are checked: finite and normalized to 1e-8. Traced inputs (inside
+    ``jax.jit``/``grad``) are only shape-checked."""
+    a = _dense_input(x)
+    if a.shape != (D,):
+        raise ValueError(
+            f"`{name}` must be a state vector of shape ({D},) (or ({D}, 1)), got {a.shape}; "
+            "trajectories start from pure states (sample a mixed rho0 into kets yourself)"
+        )
+    return _check_ket(a, name)
+
+
+def as_density_matrix(x, D: int, name: str = "rho0"):
+    """A ket (D,), (D, 1) or a density matrix (D, D) (array or Qobj) -> (D, D) matrix.
+
+    Concrete inputs are checked: finite; a ket normalized; a matrix of trace 1, Hermitian
+    and positive semidefinite (both to ``RHO0_ATOL`` = 1e-10 relative to the trace; the
+    positivity test is one Cholesky factorization of rho + 1e-10 I, D^3/3 flops). Traced
+    inputs (inside ``jax.jit``/``grad``) are not checked."""
+    import jax.numpy as jnp
+
+    a = _dense_input(x)
+    concrete = is_concrete(a)
+    if a.ndim == 1:
+        if a.shape[0] != D:
+            raise ValueError(f"`{name}` is a state vector of length {a.shape[0]}, expected {D}")
+        a = _check_ket(a, name)
+        return jnp.outer(a, a.conj())
+    if concrete and not bool(jnp.all(jnp.isfinite(a))):
+        raise ValueError(f"`{name}` contains NaN or inf entries")
+    if a.shape != (D, D):
+        raise ValueError(f"`{name}` must have shape ({D},) or ({D}, {D}), got {a.shape}")
+    if concrete:
+        if abs(complex(jnp.trace(a)) - 1) > 1e-8:
+            raise ValueError(f"`{name}` must have trace 1, got {complex(jnp.trace(a)):.6g}")
+        _check_density_matrix(np.asarray(a), name)
+    return a
+
+
+def _check_density_matrix(a, name):
+    """Hermitian and positive semidefinite to RHO0_ATOL (a has trace 1)."""
+    herr = float(np.max(np.abs(a - a.conj().T)))
+    if herr > RHO0_ATOL:
+        raise ValueError(
+            f"`{name}` is not Hermitian (max |rho - rho^dagger| = {herr:.3g} > {RHO0_ATOL:g}): "
+            "a density matrix must be Hermitian; pass (rho + rho^dagger)/2 if the difference "
+            "is round-off, or a ket"
+        )
+    h = 0.5 * (a + a.conj().T)
+    try:  # succeeds iff the smallest eigenvalue of h exceeds -RHO0_ATOL
+        np.linalg.cholesky(h + RHO0_ATOL * np.eye(h.shape[0]))
+    except np.linalg.LinAlgError:
+        lmin = float(np.linalg.eigvalsh(h)[0])
+        raise ValueError(
+            f"`{name}` is not positive semidefinite (smallest eigenvalue {lmin:.3g} < "
+            f"-{RHO0_ATOL:g}): a density matrix has no negative eigenvalues. Clip them "
+            "(V max(E, 0) V^dagger, renormalized) or start from a ket"
+        ) from None
+
+
+def as_e_ops(e_ops, L: int, d: int):
+    """Normalise ``e_ops`` -> ``(ops, herm)``: a tuple of LocalOperators and, for each, whether
+    its expectation values are returned real (:func:`~jaxredfield.observables.hermitian_flags`).
+
+    ``e_ops`` is None (no observables), one operator (a :class:`LocalOperator`, a d^L x d^L
+    array or a ``qutip.Qobj``) or a list/tuple of them; expectation values then always have
+    shape (n_ops, n_t), n_ops = 1 for one operator. Concrete operators must be finite."""
+    from .observables import hermitian_flags, to_local
+
+    if e_ops is None:
+        return (), ()
+    if isinstance(e_ops, (list, tuple)):
+        items = [(o, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
+    else:  # one operator
+        items = [(e_ops, "e_ops")]
+    ops = tuple(to_local(o, L, d, name) for o, name in items)
+    names = [name for _, name in items]
+    for o, name in zip(ops, names):
+        if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
+            raise ValueError(f"`{name}` has NaN or inf entries")
+    return ops, hermitian_flags(ops, names)
+
+
+@contextlib.contextmanager
+def diffrax_complex_ok():
+    """Silence diffrax's warning that complex states are experimental (within the block):
+    tests/test_qutip_reference.py checks the complex integration against QuTiP to 1e-10."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Cc]omplex dtype.*")
+        yield
