@@ -41,8 +41,9 @@ T_F, N_T, T, ORDER = 5.0, 11, 2.2, 1
 
 def tuned_params(steps=100):
     import jaxredfield as jr
+    from jaxredfield.app import paper
 
-    small = jr.paper.xxz_system(4, T=T)
+    small = paper.xxz_system(4, T=T)
     res = jr.tune(jr.negative_weight_loss(small, ORDER), jr.LocalParams.paper(small), steps=steps,
                   learning_rate=0.05, train=("log_lam",))
     return res.params, float(res.losses[0]), float(res.losses.min())
@@ -50,8 +51,9 @@ def tuned_params(steps=100):
 
 def equations(L, params):
     import jaxredfield as jr
+    from jaxredfield.app import paper
 
-    system = jr.paper.xxz_system(L, T=T)
+    system = paper.xxz_system(L, T=T)
     red = jr.local_redfield(system, ORDER)
     return system, {
         "lindblad": jr.local_lindblad(system, ORDER),
@@ -64,8 +66,9 @@ def run(eq, L, ntraj, batch_size, seed=1):
     import jax
 
     import jaxredfield as jr
+    from jaxredfield.app import paper
 
-    model = jr.paper.xxz_system(L).model
+    model = paper.xxz_system(L).model
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
     psi0 = np.ones(2**L) / np.sqrt(2**L)
     ts = np.linspace(0, T_F, N_T)
@@ -86,8 +89,9 @@ def run(eq, L, ntraj, batch_size, seed=1):
 def lam_scan(L, ntraj, factors=(0.5, 0.7, 1.0, 1.2, 1.4, 2.0)):
     """Weight growth against lambda = factor x lambda_loc (both baths)."""
     import jaxredfield as jr
+    from jaxredfield.app import paper
 
-    system = jr.paper.xxz_system(L, T=T)
+    system = paper.xxz_system(L, T=T)
     red = jr.local_redfield(system, ORDER)
     p0 = jr.LocalParams.paper(system)
     out = []

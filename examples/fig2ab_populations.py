@@ -22,6 +22,7 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 #: equation -> (color, line style) of the paper's Fig. 2
 STYLES = {"exact Redfield": ("tab:blue", ":"), "local Redfield": ("tab:red", "-"),
@@ -39,7 +40,7 @@ def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
 
     **Returns:** (ts, E, {equation: (populations n_t x 2^L, steady populations 2^L)}); with
     T_r = T (default) also "Gibbs": (None, Gibbs populations)."""
-    system = jr.paper.xxz_system(L, J, T, T_r)
+    system = paper.xxz_system(L, J, T, T_r)
     model = system.model
     eqs = {"exact Redfield": jr.redfield(system),
            f"local Redfield N={order}": jr.local_redfield(system, order),
@@ -49,10 +50,10 @@ def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
     ts = np.linspace(0.0, tmax, nt)
     out = {}
     for name, eq in eqs.items():
-        E, pops = jr.paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
-        out[name] = (pops, jr.paper.population_dynamics(model, jr.steadystate(eq))[1])
+        E, pops = paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
+        out[name] = (pops, paper.population_dynamics(model, jr.steadystate(eq))[1])
     if T_r is None or T_r == T:
-        out["Gibbs"] = (None, jr.paper.population_dynamics(model, jr.gibbs_state(model, T))[1])
+        out["Gibbs"] = (None, paper.population_dynamics(model, jr.gibbs_state(model, T))[1])
     return ts, E, out
 
 
@@ -98,12 +99,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
     ts, E, res = compute(args.L, args.T, args.J, args.order, args.tmax, args.nt, args.T_r)
-    jr.paper.write_csv(os.path.join(args.out, "fig2ab_populations.csv"), csv_rows(ts, E, res),
+    paper.write_csv(os.path.join(args.out, "fig2ab_populations.csv"), csv_rows(ts, E, res),
                        ["equation", "k", "energy", "t", "population"])
     for name, (_, steady) in res.items():
         print(f"{name:<26} sum_k |p_k - p_k(exact Redfield)| = "
               f"{np.abs(steady - res['exact Redfield'][1]).sum():.2e}")
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return ts, E, res
     fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.6))
@@ -112,7 +113,7 @@ def main(argv=None):
     a.set_title(f"Fig. 2(a): L = {args.L}, J = {args.J}h, T_l = {args.T}h, T_r = {T_r}h", fontsize=9)
     b.set_title("Fig. 2(b)", fontsize=9)
     b.legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "fig2ab_populations.png"))
+    paper.save_figure(fig, os.path.join(args.out, "fig2ab_populations.png"))
     return ts, E, res
 
 

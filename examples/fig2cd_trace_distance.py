@@ -18,18 +18,19 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def distances(L: int, J: float, T: float, orders=(1, 4), T_r=None, kind="ohmic", E_D=None) -> dict:
     """Steady-state trace distances to exact Redfield of local Redfield / local Lindblad at
     ``orders`` and of the standard local Lindblad equation (T_r: right bath, SM J)."""
-    system = jr.paper.xxz_system(L, J, T, T_r, kind, E_D)
+    system = paper.xxz_system(L, J, T, T_r, kind, E_D)
     builders = {}
     for N in orders:
         builders[f"local_redfield_N{N}"] = lambda N=N: jr.local_redfield(system, N)
         builders[f"local_lindblad_N{N}"] = lambda N=N: jr.local_lindblad(system, N)
     builders["standard_local_lindblad"] = lambda: jr.standard_local_lindblad(system)
-    return jr.paper.steady_distances(builders, jr.steadystate(jr.redfield(system)))
+    return paper.steady_distances(builders, jr.steadystate(jr.redfield(system)))
 
 
 def main(argv=None):
@@ -48,8 +49,8 @@ def main(argv=None):
             d = distances(args.L, J, float(T))
             rows.append({"J": J, "T": float(T), **d})
             print(f"J={J} T={T:.3f} " + " ".join(f"{k}={v:.2e}" for k, v in d.items()), flush=True)
-    jr.paper.write_csv(os.path.join(args.out, "fig2cd_trace_distance.csv"), rows)
-    plt = jr.paper.pyplot()
+    paper.write_csv(os.path.join(args.out, "fig2cd_trace_distance.csv"), rows)
+    plt = paper.pyplot()
     if plt is None:
         return rows
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), sharey=True)
@@ -64,7 +65,7 @@ def main(argv=None):
         ax.set_title(f"({tag}) J = {J}h, L = {args.L}")
     axes[0].set_ylabel("trace distance to exact Redfield")
     axes[1].legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "fig2cd_trace_distance.png"))
+    paper.save_figure(fig, os.path.join(args.out, "fig2cd_trace_distance.png"))
     return rows
 
 

@@ -22,10 +22,11 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
-    system = jr.paper.xxz_system(L, J, T, T_r)
+    system = paper.xxz_system(L, J, T, T_r)
     model = system.model
     eqs = {"exact Redfield": jr.redfield(system),
            f"local Redfield N={order}": jr.local_redfield(system, order),
@@ -59,8 +60,8 @@ def main(argv=None):
     for name, (mag, cur) in res.items():
         rows += [[name, "steady sigma_z", i, f"{m:.12g}"] for i, m in enumerate(mag)]
         rows += [[name, "j_2(t)", f"{t:.6g}", f"{c:.12g}"] for t, c in zip(ts, cur)]
-    jr.paper.write_csv(os.path.join(args.out, "fig3bc.csv"), rows, ["equation", "quantity", "x", "value"])
-    plt = jr.paper.pyplot()
+    paper.write_csv(os.path.join(args.out, "fig3bc.csv"), rows, ["equation", "quantity", "x", "value"])
+    plt = paper.pyplot()
     if plt is None:
         return ts, res
     styles = {"exact Redfield": ":", "standard local Lindblad": "-."}
@@ -76,7 +77,7 @@ def main(argv=None):
     b.set_ylabel(r"$j_2(t)$")
     b.set_title("Fig. 3(c)")
     b.legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "fig3bc.png"))
+    paper.save_figure(fig, os.path.join(args.out, "fig3bc.png"))
     return ts, res
 
 

@@ -36,6 +36,7 @@ import fig2cd_trace_distance
 import fig3a_memory_time
 import fig3bc_magnetization_current
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 #: panel (a) as Fig. 2(d): N = 1 dashed, N = 4 solid, standard local Lindblad dash-dotted
 STYLES_A = {"local_redfield_N1": ("tab:red", "--"), "local_redfield_N4": ("tab:red", "-"),
@@ -153,15 +154,15 @@ def main(argv=None):
         args.panels += "ef"
     os.makedirs(args.out, exist_ok=True)
     res = compute(args)
-    jr.paper.write_csv(os.path.join(args.out, "figS17_nonequilibrium.csv"), csv_rows(res),
+    paper.write_csv(os.path.join(args.out, "figS17_nonequilibrium.csv"), csv_rows(res),
                        ["panel", "equation", "x", "k", "value"])
     if "cd" in res:
         for name, (_, cur) in res["cd"][1].items():
             print(f"(d) {name:<26} j_2(t = {args.tmax:g}/h) = {cur[-1]:.4e}")
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     if plt is None:
         return res
-    jr.paper.save_figure(plot(plt, res, args), os.path.join(args.out, "figS17_nonequilibrium.png"))
+    paper.save_figure(plot(plt, res, args), os.path.join(args.out, "figS17_nonequilibrium.png"))
     return res
 
 

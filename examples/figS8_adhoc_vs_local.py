@@ -21,6 +21,7 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def adhoc_vs_local(L, J, T, orders=(1, 4)) -> dict:
@@ -30,7 +31,7 @@ def adhoc_vs_local(L, J, T, orders=(1, 4)) -> dict:
     for N in orders:
         eqs[f"adhoc_redfield_N{N}"] = lambda s, N=N: jr.adhoc_redfield(s, N, 2 * J)
         eqs[f"local_redfield_N{N}"] = lambda s, N=N: jr.local_redfield(s, N)
-    return jr.paper.xxz_distances(eqs, L, J, T)
+    return paper.xxz_distances(eqs, L, J, T)
 
 
 def main(argv=None):
@@ -50,8 +51,8 @@ def main(argv=None):
             rows.append({"J": J, "T": float(T), **d})
             print(f"J={J} T={T:.3f} " + " ".join(f"{k}={v:.2e}" for k, v in d.items()), flush=True)
     os.makedirs(args.out, exist_ok=True)
-    jr.paper.write_csv(os.path.join(args.out, "figS8_adhoc_vs_local.csv"), rows)
-    plt = jr.paper.pyplot()
+    paper.write_csv(os.path.join(args.out, "figS8_adhoc_vs_local.csv"), rows)
+    plt = paper.pyplot()
     if plt is None:
         return rows
     fig, axes = plt.subplots(1, len(args.J), figsize=(4.5 * len(args.J), 3.6), sharey=True, squeeze=False)
@@ -65,7 +66,7 @@ def main(argv=None):
         ax.set_title(f"({tag}) J = {J}h, L = {args.L}" + r", ad-hoc $\varepsilon_0 = 2J$", fontsize=9)
     axes[0, 0].set_ylabel("trace distance d to exact Redfield")
     axes[0, -1].legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "figS8_adhoc_vs_local.png"))
+    paper.save_figure(fig, os.path.join(args.out, "figS8_adhoc_vs_local.png"))
     return rows
 
 

@@ -32,11 +32,12 @@ import os
 import numpy as np
 
 import jaxredfield as jr
+from jaxredfield.app import paper
 
 
 def transfer_distances(params: dict, L: int, T: float, N: int) -> dict:
     """Steady-state distance of local Lindblad to exact Redfield at L for each params."""
-    system = jr.paper.xxz_system(L, T=T)
+    system = paper.xxz_system(L, T=T)
     exact = jr.steadystate(jr.redfield(system))
     return {name: float(jr.trace_distance(jr.steadystate(jr.local_lindblad_with(system, N, p)), exact))
             for name, p in params.items()}
@@ -53,7 +54,7 @@ def main(argv=None):
     ap.add_argument("--out", default="results")
     args = ap.parse_args(argv)
 
-    small = jr.paper.xxz_system(args.L, T=args.T)
+    small = paper.xxz_system(args.L, T=args.T)
     p0 = jr.LocalParams.paper(small)
     dist = jr.steady_distance_loss(small, args.N)
     runs = {
@@ -76,9 +77,9 @@ def main(argv=None):
         print(f"L = {L}: distance to exact Redfield: " + ", ".join(f"{k} {v:.4g}" for k, v in d.items()))
         rows += [{"kind": "distance", "run": k, "L": L, "step": "", "value": v} for k, v in d.items()]
     os.makedirs(args.out, exist_ok=True)
-    jr.paper.write_csv(os.path.join(args.out, "tune_lambda.csv"), rows)
+    paper.write_csv(os.path.join(args.out, "tune_lambda.csv"), rows)
 
-    plt = jr.paper.pyplot()
+    plt = paper.pyplot()
     fig, (a, b) = plt.subplots(1, 2, figsize=(8, 3.2))
     for name, r in runs.items():
         a.plot(r.losses / r.losses[0], label=name)
@@ -93,7 +94,7 @@ def main(argv=None):
     b.set_ylabel(r"$\|\rho_{ss} - \rho_{ss}^{Redfield}\|_1$")
     b.set_title("local Lindblad with the parameters tuned at L = %d" % args.L, fontsize=9)
     b.legend(fontsize=7)
-    jr.paper.save_figure(fig, os.path.join(args.out, "tune_lambda.png"))
+    paper.save_figure(fig, os.path.join(args.out, "tune_lambda.png"))
     return runs, table
 
 

@@ -5,7 +5,6 @@ Importing the package enables JAX's float64 mode (see :mod:`jaxredfield._config`
 """
 
 from . import _config  # noqa: F401  (float64)
-from . import paper as paper
 from .baths import AbstractBath as AbstractBath
 from .baths import CallableBath as CallableBath
 from .baths import DrudeLorentzBath as DrudeLorentzBath

@@ -2,7 +2,7 @@ import io
 
 import pytest
 
-from jaxredfield.cli import demo, main
+from jaxredfield.app.cli import demo, main
 
 
 def test_demo_small_chain():
@@ -39,7 +39,7 @@ def test_reproduce_unknown_figure(capsys):
 
 def test_reproduce_lists_population_memory_bose_hubbard_nonequilibrium_figures(capsys):
     """Figs. 2(a,b), 3(a), S.4 and S.17 are registered, and their scripts exist."""
-    from jaxredfield.cli import FIGURES, _examples_dir
+    from jaxredfield.app.cli import FIGURES, _examples_dir
 
     assert main(["reproduce", "--list"]) == 0
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
@@ -53,7 +53,7 @@ def test_reproduce_lists_supplemental_error_figures(capsys):
     listed = {line.split()[0] for line in capsys.readouterr().out.splitlines() if line.strip()}
     for fig in ("figS3", "figS5", "figS8", "figS9", "figS12", "figS13", "figS14", "figS15"):
         assert fig in listed, fig
-    from jaxredfield.cli import FIGURES, _examples_dir
+    from jaxredfield.app.cli import FIGURES, _examples_dir
 
     for fig in ("figS3", "figS5", "figS8", "figS9", "figS12", "figS13", "figS14", "figS15"):
         assert (_examples_dir() / f"{FIGURES[fig][0]}.py").exists(), fig

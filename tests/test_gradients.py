@@ -37,9 +37,10 @@ def test_gradient_example_writes_outputs(tmp_path):
 def test_unconverged_gmres_under_jit_raises():
     """Inside jax.jit the GMRES convergence check becomes a runtime error, not a silent result."""
     import jaxredfield as jr
+    from jaxredfield.app import paper
 
     def rho(T):
-        return jr.steadystate(jr.local_redfield(jr.paper.xxz_system(3, T=T), 1), method="iterative", maxiter=2)
+        return jr.steadystate(jr.local_redfield(paper.xxz_system(3, T=T), 1), method="iterative", maxiter=2)
 
     with pytest.raises(Exception, match="GMRES did not reach"):  # (JaxRuntimeError under jax.jit)
         jax.jit(rho)(2.2).block_until_ready()

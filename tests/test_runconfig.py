@@ -1,4 +1,4 @@
-"""``jaxredfield run config.toml`` (jaxredfield.runconfig): runs agree with the Python API,
+"""``jaxredfield run config.toml`` (jaxredfield.app.runconfig): runs agree with the Python API,
 bad files exit with code 2, name the field and write nothing."""
 
 import json
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
-from jaxredfield.cli import main
+from jaxredfield.app.cli import main
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "run_config.toml"
 

@@ -21,13 +21,13 @@ import warnings
 
 import numpy as np
 
-from .baths import DrudeLorentzBath, OhmicBath
-from .equations import redfield
-from .models import bose_hubbard_chain, xxz_chain
-from .observables import trace_distance
-from .solvers import steadystate
-from .solvers.steadystate import DENSE_MAX_DIM
-from .system import OpenSystem, boundary_driven, particle_reservoir
+from ..baths import DrudeLorentzBath, OhmicBath
+from ..equations import redfield
+from ..models import bose_hubbard_chain, xxz_chain
+from ..observables import trace_distance
+from ..solvers import steadystate
+from ..solvers.steadystate import DENSE_MAX_DIM
+from ..system import OpenSystem, boundary_driven, particle_reservoir
 
 GAMMA = 0.25
 

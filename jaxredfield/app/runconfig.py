@@ -117,7 +117,7 @@ def _choice(t, key, choices, field, default=None):
 
 
 def _model(cfg):
-    from .models import bose_hubbard_chain, xxz_chain
+    from ..models import bose_hubbard_chain, xxz_chain
 
     t = _table(cfg, "model")
     kind = _choice(t, "kind", tuple(_MODEL_KEYS), "[model]")
@@ -139,9 +139,9 @@ def _model(cfg):
 
 
 def _couplings(cfg, model):
-    from .baths import DrudeLorentzBath, OhmicBath
-    from .operators import create, destroy, sigmax, sigmay, sigmaz
-    from .system import Coupling, particle_reservoir
+    from ..baths import DrudeLorentzBath, OhmicBath
+    from ..operators import create, destroy, sigmax, sigmay, sigmaz
+    from ..system import Coupling, particle_reservoir
 
     baths = cfg.get("baths")
     if not isinstance(baths, list) or not baths:
@@ -184,7 +184,7 @@ def _couplings(cfg, model):
 
 
 def _equation(cfg, system):
-    from . import equations
+    from .. import equations
 
     t = _table(cfg, "equation")
     kind = _choice(t, "kind", tuple(_EQUATIONS), "[equation]")
@@ -243,7 +243,7 @@ def _run_options(cfg, model, has_equation=True):
 def load(path) -> dict:
     """Read and check ``path``; returns the built objects {system, equation, run options}.
     Raises :class:`ConfigError` for any invalid field, before anything is computed."""
-    from .system import OpenSystem
+    from ..system import OpenSystem
 
     try:
         with open(path, "rb") as f:
@@ -260,8 +260,8 @@ def load(path) -> dict:
 
 
 def _observables(model, names):
-    from .observables import bond_current, operator_on
-    from .operators import number, sigmaz
+    from ..observables import bond_current, operator_on
+    from ..operators import number, sigmaz
 
     out = []
     for name in names:
@@ -288,9 +288,9 @@ def _initial(model, kind):
 def execute(built: dict, log=print) -> dict:
     """Run a loaded configuration; writes steady.csv, dynamics.csv, run.png and summary.json
     into ``run.out`` and returns the numbers."""
-    from .observables import expect
+    from ..observables import expect
     from .paper import pyplot, save_figure, write_csv
-    from .solvers import mesolve, steadystate
+    from ..solvers import mesolve, steadystate
 
     eq, run, model = built["equation"], built["run"], built["system"].model
     obs = _observables(model, run["observables"])
