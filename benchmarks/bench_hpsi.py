@@ -26,7 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxredfield as jr
-from jaxredfield.operators import GatherOperator, apply_left
+from jaxredfield.operators import apply_left
+from jaxredfield.operators._gather import GatherOperator
 from jaxredfield.trajectories.chebyshev import ChebyshevPropagator
 
 HERE = os.path.dirname(os.path.abspath(__file__))

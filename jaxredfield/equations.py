@@ -86,7 +86,7 @@ class MasterEquation(eqx.Module):
 
 
 def _dissipator(L: LocalOperator, rho):
-    LdL = LocalOperator(L.matrix.conj().T @ L.matrix, L.sites, L.L, L.d)
+    LdL = L.with_matrix(L.matrix.conj().T @ L.matrix)
     return (
         apply_right(apply_left(L, rho), L.dag())
         - 0.5 * apply_left(LdL, rho)
@@ -202,9 +202,9 @@ def pseudo_lindblad(eq: MasterEquation, lam, keep_negative: bool = True) -> Mast
         U, V = uc.matrix, vc.matrix
         Hc = -0.5j * (V @ U - U.conj().T @ V)
         norm = jnp.sqrt(2.0 * jnp.real(lm))
-        hs.append(LocalOperator(Hc, uc.sites, eq.L, eq.d))
-        plus.append(LocalOperator((U + jnp.conj(lm) * V) / norm, uc.sites, eq.L, eq.d))
-        minus.append(LocalOperator((U - lm * V) / norm, uc.sites, eq.L, eq.d))
+        hs.append(uc.with_matrix(Hc))
+        plus.append(uc.with_matrix((U + jnp.conj(lm) * V) / norm))
+        minus.append(uc.with_matrix((U - lm * V) / norm))
     return _check_finite(MasterEquation(
         tuple(hs), (), tuple(plus), tuple(minus) if keep_negative else (), eq.L, eq.d,
         f"pseudo_lindblad[{eq.name}]" if keep_negative else f"lindblad_plus[{eq.name}]",
@@ -289,15 +289,16 @@ def standard_local_lindblad(system: OpenSystem) -> MasterEquation:
         energies = sorted(groups)
         ws = np.asarray(bath_coefficients(c.bath, np.asarray(energies), np.ones(len(energies), bool),
                                           0, _label(system, n))[0])
+        v = system.coupling_operator(n)
         for e, w in zip(energies, ws):
             A = groups[e]
             w = complex(w)
             rate = 2 * w.real
             if rate < 0:
                 raise ValueError(f"coupling {n}: negative rate 2 Re W({e}) = {rate}")
-            jumps.append(LocalOperator(np.sqrt(rate) * A, (c.site,), m.L, m.d))
+            jumps.append(v.with_matrix(np.sqrt(rate) * A))
             if abs(w.imag) > 0:
-                hs.append(LocalOperator(w.imag * A.conj().T @ A, (c.site,), m.L, m.d))
+                hs.append(v.with_matrix(w.imag * A.conj().T @ A))
     return _check_finite(MasterEquation(tuple(hs), (), tuple(jumps), (), m.L, m.d,
                                         "standard_local_lindblad"))
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
-from jaxredfield.operators import GatherOperator
+from jaxredfield.operators._gather import GatherOperator
 
 from .conftest import random_matrix
 

@@ -65,13 +65,17 @@ class LocalOperator(eqx.Module):
         self.hermitian = hermitian
 
     # -- algebra -------------------------------------------------------------------------
+    def with_matrix(self, matrix, hermitian: bool | None = None) -> "LocalOperator":
+        """Another matrix on the same sites of the same lattice (``hermitian`` as in the
+        constructor: unknown unless declared)."""
+        return LocalOperator(matrix, self.sites, self.L, self.d, hermitian)
+
     def dag(self) -> "LocalOperator":
-        return LocalOperator(self.matrix.conj().T, self.sites, self.L, self.d, self.hermitian)
+        return self.with_matrix(self.matrix.conj().T, self.hermitian)
 
     def scale(self, c) -> "LocalOperator":
         real = isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool)
-        return LocalOperator(c * self.matrix, self.sites, self.L, self.d,
-                             self.hermitian if real else None)
+        return self.with_matrix(c * self.matrix, self.hermitian if real else None)
 
     def on(self, sites) -> "LocalOperator":
         """The same operator written on a superset ``sites`` of its support (sorted order)."""
@@ -167,8 +171,7 @@ def apply_left(op: LocalOperator, x):
 
 def apply_right(x, op: LocalOperator):
     """x O for a matrix x (m, d^L), e.g. rho O for a density matrix: (O^T x^T)^T."""
-    t = LocalOperator(op.matrix.T, op.sites, op.L, op.d)
-    return apply_left(t, x.T).T
+    return apply_left(op.with_matrix(op.matrix.T), x.T).T
 
 
 def merge_terms(ops):

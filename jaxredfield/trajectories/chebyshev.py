@@ -28,7 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..operators import GatherOperator, LocalOperator, apply_sum, embed, fused_sum
+from ..operators import LocalOperator, embed
+from ..operators._gather import GatherOperator, apply_sum, fused_sum
 
 #: largest window (local dimension d^w) diagonalized by :func:`spectral_bounds`
 _WINDOW_MAX_DIM = 256

@@ -76,7 +76,8 @@ import numpy as np
 from .._checks import check_equation_finite, check_positive, check_positive_int, check_tsave, is_concrete
 from ..equations import MasterEquation
 from ..observables import hermitian_flags, to_local
-from ..operators import LocalOperator, apply_left, apply_sum, embed, fused_sum, merge_terms
+from ..operators import LocalOperator, apply_left, embed, merge_terms
+from ..operators._gather import apply_sum, fused_sum
 
 from .chebyshev import ChebyshevPropagator
 

@@ -1,4 +1,5 @@
-"""A sum of local operators compiled into one fused, matrix-free kernel on state vectors.
+"""A sum of local operators compiled into one fused, matrix-free kernel on state vectors
+(private: the trajectory solvers' product with the effective Hamiltonian).
 
 (H psi)[s] = diag[s] psi[s] + sum_p c_p[a_p(s)] psi[s + offset_p(s)]
 
@@ -21,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .local import LocalOperator, apply_left, embed, merge_terms
+from .local import apply_left, embed, merge_terms
 
 
 class GatherOperator(eqx.Module):
@@ -128,7 +129,7 @@ def fused_sum(ops, dtype=jnp.complex128, gather_max_dim: int = 16):
     (:func:`merge_terms`), cast to ``dtype``, and fused into one :class:`GatherOperator` when
     every merged term spans at most ``gather_max_dim`` basis states (else a tuple of
     LocalOperators). Apply it with :func:`apply_sum`."""
-    terms = tuple(LocalOperator(t.matrix.astype(dtype), t.sites, t.L, t.d) for t in merge_terms(ops))
+    terms = tuple(t.with_matrix(t.matrix.astype(dtype)) for t in merge_terms(ops))
     if all(t.d ** len(t.sites) <= gather_max_dim for t in terms):
         return GatherOperator.from_local(terms).astype(dtype)
     return terms
@@ -145,9 +146,5 @@ def apply_sum(op, psi):
 
 
 def _concrete(x) -> bool:
-    import jax
-
     return not isinstance(x, jax.core.Tracer)
 
-
-__all__ = ["GatherOperator", "apply_sum", "fused_sum"]
