@@ -33,13 +33,14 @@ import numpy as np
 
 import jaxredfield as jr
 from jaxredfield.app import paper
+from jaxredfield.tuning import local_lindblad_with
 
 
 def transfer_distances(params: dict, L: int, T: float, N: int) -> dict:
     """Steady-state distance of local Lindblad to exact Redfield at L for each params."""
     system = paper.xxz_system(L, T=T)
     exact = jr.steadystate(jr.redfield(system))
-    return {name: float(jr.trace_distance(jr.steadystate(jr.local_lindblad_with(system, N, p)), exact))
+    return {name: float(jr.trace_distance(jr.steadystate(local_lindblad_with(system, N, p)), exact))
             for name, p in params.items()}
 
 

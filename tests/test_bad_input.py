@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
+from jaxredfield.tuning import local_lindblad_with
 
 from .conftest import paper_system
 
@@ -119,7 +120,7 @@ def test_local_params_paper_equals_local_lindblad_for_complex_w():
     lams = np.asarray(p.lam(s))
     assert np.all(np.abs(lams.imag) > 0.1)  # the Lamb shift makes lambda_loc complex
     np.testing.assert_allclose(lams, [complex(x) for x in jr.lam_loc(s)], rtol=1e-14)
-    a = jr.steadystate(jr.local_lindblad_with(s, 1, p), method="dense")
+    a = jr.steadystate(local_lindblad_with(s, 1, p), method="dense")
     b = jr.steadystate(jr.local_lindblad(s, 1), method="dense")
     assert float(jr.trace_distance(a, b)) < 1e-12
 

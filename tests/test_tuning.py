@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
+from jaxredfield.tuning import local_lindblad_with
 
 from . import reference as R
 from .conftest import paper_system
@@ -52,7 +53,7 @@ def _central_fd(f, params, field, index, h=1e-5):
 def test_paper_params_reproduce_local_lindblad(system3):
     """All-zero offsets are the paper's local Lindblad equation (lambda_loc, local eps)."""
     p = jr.LocalParams.paper(system3)
-    a = jr.steadystate(jr.local_lindblad_with(system3, 1, p), method="dense")
+    a = jr.steadystate(local_lindblad_with(system3, 1, p), method="dense")
     b = jr.steadystate(jr.local_lindblad(system3, 1), method="dense")
     assert float(jr.trace_distance(a, b)) < 1e-12
     np.testing.assert_allclose(p.lam(system3), ref_pieces(3, 1)[4], rtol=1e-13)
