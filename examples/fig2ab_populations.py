@@ -50,10 +50,10 @@ def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
     ts = np.linspace(0.0, tmax, nt)
     out = {}
     for name, eq in eqs.items():
-        E, pops = paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
-        out[name] = (pops, paper.population_dynamics(model, jr.steadystate(eq))[1])
+        E, pops = jr.eigenstate_populations(model, jr.mesolve(eq, psi0, ts).states)
+        out[name] = (pops, jr.eigenstate_populations(model, jr.steadystate(eq))[1])
     if T_r is None or T_r == T:
-        out["Gibbs"] = (None, paper.population_dynamics(model, jr.gibbs_state(model, T))[1])
+        out["Gibbs"] = (None, jr.eigenstate_populations(model, jr.gibbs_state(model, T))[1])
     return ts, E, out
 
 

@@ -71,8 +71,8 @@ def populations(L=4, T=2.0, orders=(1, 4), nmax=2, J=1.0, tmax=60.0, nt=121):
     ts = np.linspace(0.0, tmax, nt)
     out = {}
     for name, eq in eqs.items():
-        E, pops = paper.population_dynamics(model, jr.mesolve(eq, psi0, ts).states)
-        out[name] = (pops, paper.population_dynamics(model, solver(gc)(eq))[1])
+        E, pops = jr.eigenstate_populations(model, jr.mesolve(eq, psi0, ts).states)
+        out[name] = (pops, jr.eigenstate_populations(model, solver(gc)(eq))[1])
     return ts, E, out
 
 

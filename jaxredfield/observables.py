@@ -97,10 +97,12 @@ def expect(op: LocalOperator, state):
 
 
 def eigenstate_populations(model, rho, max_memory=None):
-    """Populations <k|rho|k> of the eigenstates of H_S in ascending energy (small L):
-    returns (energies, populations) (Fig. 2a,b)."""
+    """Populations <k|rho|k> of the eigenstates k of H_S in ascending energy (small L) for one
+    density matrix (D x D) or a stack of them (..., D x D, e.g. ``mesolve(...).states``):
+    returns (energies, populations of shape (..., D)). One diagonalization for all states
+    (Fig. 2(a,b), Fig. S.4(b-e))."""
     E, V = jnp.linalg.eigh(model.dense(max_memory=max_memory))
-    pops = jnp.real(jnp.einsum("ik,ij,jk->k", V.conj(), jnp.asarray(rho), V))
+    pops = jnp.real(jnp.einsum("ik,...ij,jk->...k", V.conj(), jnp.asarray(rho), V))
     return E, pops
 
 

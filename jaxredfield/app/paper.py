@@ -9,7 +9,6 @@
 - :func:`fast_steadystate` -- eigen-preconditioned GMRES with a dense fallback (error maps).
 - :func:`xxz_distances` -- the same on the paper's chain for several equations, fast solves.
 - :func:`add_bath_arguments`, :func:`bath_label` -- the scripts' --kind / --E_D options.
-- :func:`population_dynamics` -- eigenstate populations along a trajectory of density matrices.
 - :func:`write_csv`, :func:`pyplot`, :func:`save_figure` -- CSV and PNG output.
 """
 
@@ -117,15 +116,6 @@ def save_figure(fig, path: str, tight: bool = True) -> str:
     plt.close(fig)
     print(f"wrote {path}")
     return path
-
-
-def population_dynamics(model, states):
-    """Populations <k|rho(t)|k> of the eigenstates k of H_S (ascending energy) for a stack of
-    density matrices ``states`` (n_t x D x D, or one D x D): returns (energies, populations
-    n_t x D). One diagonalization for all times (Fig. 2(a,b), Fig. S.4(b-e))."""
-    E, V = np.linalg.eigh(np.asarray(model.dense()))
-    pops = np.einsum("ik,...ij,jk->...k", V.conj(), np.asarray(states), V).real
-    return E, pops
 
 
 def fast_steadystate(eq, maxiter: int = 10, dense_max_dim: int = 32):
