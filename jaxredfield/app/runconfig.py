@@ -289,8 +289,8 @@ def execute(built: dict, log=print) -> dict:
     """Run a loaded configuration; writes steady.csv, dynamics.csv, run.png and summary.json
     into ``run.out`` and returns the numbers."""
     from ..observables import expect
-    from .paper import pyplot, save_figure, write_csv
     from ..solvers import mesolve, steadystate
+    from .paper import pyplot, save_figure, write_csv
 
     eq, run, model = built["equation"], built["run"], built["system"].model
     obs = _observables(model, run["observables"])
