@@ -12,7 +12,10 @@ Each result prints a short summary (``repr``), as dynamiqs' results do.
 from __future__ import annotations
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
+
+from .method import Method
 
 
 def _describe(x) -> str:
@@ -56,4 +59,41 @@ def _short(v) -> str:
     return str(a)
 
 
-__all__ = ["Result"]
+class MESolveResult(Result):
+    """Result of :func:`~jaxredfield.mesolve`.
+
+    - ``tsave`` (n_t,): the save times;
+    - ``states`` (n_t, D, D): the density matrices at ``tsave``, or None (``save_states=False``);
+    - ``final_state`` (D, D): the density matrix at ``tsave[-1]`` (always kept);
+    - ``expect`` (n_ops, n_t): expectation values of the e_ops (real for Hermitian e_ops), or
+      None without e_ops;
+    - ``stats``: diffrax's statistics (``num_steps``, ``num_accepted_steps``, ...);
+    - ``method``: the :class:`~jaxredfield.Diffrax` method used."""
+
+    tsave: jnp.ndarray
+    states: jnp.ndarray | None
+    final_state: jnp.ndarray
+    expect: jnp.ndarray | None
+    stats: dict
+    method: Method
+
+
+class SteadyStateResult(Result):
+    """Result of :func:`~jaxredfield.steadystate` with ``return_info=True``.
+
+    - ``state`` (D, D): the steady state (Hermitian part, trace 1);
+    - ``stats``: ``residual`` = ||G(rho)||_F / (g ||rho||_F) of ``state`` (g >= ||G||, a
+      relative residual of the generator comparable across methods), ``iterations`` (GMRES
+      restart cycles of the first solve; 0 for Direct) and the uniqueness measure:
+      ``sigma_min`` (Direct: the relative smallest singular value of the bordered system) or
+      ``kernel_test`` (GMRES: relative difference of the two solves; None without
+      ``check_unique``);
+    - ``method``: the :class:`~jaxredfield.Direct` or :class:`~jaxredfield.GMRES` method used
+      (the automatic choice resolved)."""
+
+    state: jnp.ndarray
+    stats: dict
+    method: Method
+
+
+__all__ = ["Result", "MESolveResult", "SteadyStateResult"]

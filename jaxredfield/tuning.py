@@ -31,8 +31,6 @@ deterministic: the same inputs give the same result.
 
 from __future__ import annotations
 
-import time
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -43,6 +41,8 @@ from .equations import MasterEquation, local_lindblad, local_redfield
 from .expansion import lam_loc, local_components
 from .observables import trace_distance
 from .operators import embed
+from ._progress import bar
+from .method import Direct
 from .solvers import steadystate
 
 
@@ -120,11 +120,11 @@ def steady_distance_loss(system, order: int, equation: str = "local_lindblad", m
     builders = {"local_lindblad": local_lindblad_with, "local_redfield": local_redfield_with}
     if equation not in builders:
         raise ValueError(f"`equation` must be 'local_lindblad' or 'local_redfield', got {equation!r}")
-    ref = steadystate(redfield(system), method="dense") if reference is None else jnp.asarray(reference)
+    ref = steadystate(redfield(system), method=Direct()) if reference is None else jnp.asarray(reference)
     build = builders[equation]
 
     def loss(params):
-        return trace_distance(steadystate(build(system, order, params), method="dense"), ref)
+        return trace_distance(steadystate(build(system, order, params), method=Direct()), ref)
 
     return loss
 
@@ -172,10 +172,12 @@ class TuneResult(eqx.Module):
 
 
 def tune(loss, params: LocalParams, *, steps: int = 50, learning_rate: float = 0.05, optimizer=None,
-         train=("log_lam", "d_eps"), progress: bool = False) -> TuneResult:
+         train=("log_lam", "d_eps"), progress: bool | None = None) -> TuneResult:
     """Minimize ``loss(params)`` with optax (``optimizer``, default Adam(``learning_rate``)),
     updating only the fields named in ``train``; returns the best parameters seen and the
-    loss history. Deterministic (no random numbers)."""
+    loss history. Deterministic (no random numbers). ``progress``: a tqdm bar on stderr over
+    the optimizer steps with the current loss (None: the global switch
+    :func:`~jaxredfield.set_progress`)."""
     if not isinstance(params, LocalParams):
         raise TypeError(f"`params` must be LocalParams (e.g. LocalParams.paper(system)), got {type(params).__name__}")
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
@@ -190,29 +192,29 @@ def tune(loss, params: LocalParams, *, steps: int = 50, learning_rate: float = 0
     state = opt.init(params)
     losses, hist = [], []
     best = (np.inf, params)
-    t0 = time.perf_counter()
-    for k in range(steps + 1):
-        try:
-            val, g = value_and_grad(params)
-        except eqx.EquinoxRuntimeError as err:  # a run-time check inside the loss (e.g. W not
-            # finite at energies moved out of range by the previous step)
-            raise FloatingPointError(
-                f"tune: the loss failed at step {k} ({err}); lower `learning_rate`"
-            ) from err
-        val = float(val)
-        if not np.isfinite(val):
-            raise FloatingPointError(f"tune: the loss became {val} at step {k}; lower `learning_rate`")
-        losses.append(val)
-        hist.append(params)
-        if val < best[0]:
-            best = (val, params)
-        if progress:
-            print(f"tune: step {k}/{steps}, loss {val:.6g}, {time.perf_counter() - t0:.1f} s", flush=True)
-        if k == steps:
-            break
-        g = jax.tree_util.tree_map(lambda a, m: a * m, g, mask)
-        updates, state = opt.update(g, state, params)
-        params = optax.apply_updates(params, updates)
+    with bar(steps + 1, "tune", "step", progress) as pbar:
+        for k in range(steps + 1):
+            try:
+                val, g = value_and_grad(params)
+            except eqx.EquinoxRuntimeError as err:  # a run-time check inside the loss (e.g. W
+                # not finite at energies moved out of range by the previous step)
+                raise FloatingPointError(
+                    f"tune: the loss failed at step {k} ({err}); lower `learning_rate`"
+                ) from err
+            val = float(val)
+            if not np.isfinite(val):
+                raise FloatingPointError(f"tune: the loss became {val} at step {k}; lower `learning_rate`")
+            losses.append(val)
+            hist.append(params)
+            if val < best[0]:
+                best = (val, params)
+            pbar.update(1)
+            pbar.set_postfix_str(f"loss {val:.6g}")
+            if k == steps:
+                break
+            g = jax.tree_util.tree_map(lambda a, m: a * m, g, mask)
+            updates, state = opt.update(g, state, params)
+            params = optax.apply_updates(params, updates)
     history = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *hist)
     return TuneResult(best[1], np.asarray(losses), history)
 

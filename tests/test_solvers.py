@@ -9,7 +9,8 @@ import scipy.linalg
 
 import jaxredfield as jr
 
-from jaxredfield.solvers.mesolve import as_density_matrix
+from jaxredfield._checks import as_density_matrix
+from jaxredfield.solvers import SteadyStateResult
 
 from .conftest import paper_system
 
@@ -17,8 +18,8 @@ from .conftest import paper_system
 def test_dense_and_iterative_steady_states_agree():
     s = paper_system(4, T=1.8, Tr=3.0)
     eq = jr.local_redfield(s, 2)
-    a = jr.steadystate(eq, method="dense")
-    b = jr.steadystate(eq, method="iterative", tol=1e-12)
+    a = jr.steadystate(eq, method=jr.Direct())
+    b = jr.steadystate(eq, method=jr.GMRES(tol=1e-12))
     assert float(jr.trace_distance(a, b)) < 1e-9
     assert np.abs(np.asarray(eq(b))).max() < 1e-10
     assert abs(complex(jnp.trace(b)) - 1) < 1e-13
@@ -31,7 +32,8 @@ def test_mesolve_matches_matrix_exponential():
     psi0 = np.ones(8) / np.sqrt(8)
     rho0 = np.outer(psi0, psi0)
     ts = np.linspace(0, 3, 7)
-    res = jr.mesolve(eq, psi0, ts, e_ops=[jr.operator_on(jr.sigmaz(), 0, s.model)], rtol=1e-10, atol=1e-12)
+    res = jr.mesolve(eq, psi0, ts, e_ops=[jr.operator_on(jr.sigmaz(), 0, s.model)],
+                     method=jr.Diffrax(rtol=1e-10, atol=1e-12))
     for t, rho in zip(ts, np.asarray(res.states)):
         ref = (scipy.linalg.expm(M * t) @ rho0.reshape(-1)).reshape(8, 8)
         assert np.abs(rho - ref).max() < 1e-8
@@ -49,6 +51,29 @@ def test_mesolve_trace_and_states_off():
     assert np.allclose(np.asarray(res.expect[0]), 1.0, atol=1e-10)
 
 
+def test_mesolve_single_e_op_final_state_and_summary():
+    """One operator (LocalOperator, array or Qobj) is accepted as e_ops and gives expect of
+    shape (1, n_t), the same values as the one-element list; final_state is the state at
+    tsave[-1] with or without save_states; the result prints a short summary."""
+    s = paper_system(3)
+    eq = jr.local_redfield(s, 1)
+    psi0 = np.ones(8) / np.sqrt(8)
+    ts = jnp.linspace(0, 1, 3)
+    sz0 = jr.operator_on(jr.sigmaz(), 0, s.model)
+    ref = jr.mesolve(eq, psi0, ts, e_ops=[sz0])
+    for op in (sz0, np.kron(jr.sigmaz(), np.eye(4))):
+        one = jr.mesolve(eq, psi0, ts, e_ops=op, save_states=False)
+        assert one.expect.shape == (1, 3) and one.states is None
+        np.testing.assert_allclose(np.asarray(one.expect), np.asarray(ref.expect), rtol=0, atol=1e-13)
+        np.testing.assert_allclose(np.asarray(one.final_state), np.asarray(ref.states[-1]), rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(np.asarray(ref.final_state), np.asarray(ref.states[-1]))
+    assert ref.method == jr.Diffrax() and int(ref.stats["num_steps"]) > 0
+    text = repr(ref)
+    assert text.startswith("==== MESolveResult ====") and "final_state" in text and "num_steps=" in text
+    with pytest.raises(ValueError, match=r"`e_ops` must have shape \(8, 8\)"):
+        jr.mesolve(eq, psi0, ts, e_ops=np.eye(4))
+
+
 @pytest.mark.slow  # superseded in the default run by tests/test_gradients.py (same routes, 3 parameters)
 def test_gradients_match_finite_differences():
     """d<sigma^z_0>(t)/dT_r through mesolve and d<sigma^z_0>_ss/dT_r through steadystate."""
@@ -59,12 +84,12 @@ def test_gradients_match_finite_differences():
     def dyn(Tr):
         s = jr.boundary_driven(m, jr.OhmicBath(0.25, 1.5), jr.OhmicBath(0.25, Tr))
         r = jr.mesolve(jr.local_redfield(s, 2), psi0, jnp.array([0.0, 2.0]), e_ops=[sz0],
-                       save_states=False, rtol=1e-11, atol=1e-13)
+                       save_states=False, method=jr.Diffrax(rtol=1e-11, atol=1e-13))
         return r.expect[0, -1]
 
     def stat(Tr):
         s = jr.boundary_driven(m, jr.OhmicBath(0.25, 1.5), jr.OhmicBath(0.25, Tr))
-        return jnp.real(jr.expect(sz0, jr.steadystate(jr.local_redfield(s, 2), method="dense")))
+        return jnp.real(jr.expect(sz0, jr.steadystate(jr.local_redfield(s, 2), method=jr.Direct())))
 
     for f in (dyn, stat):
         g = float(jax.grad(f)(3.0))
@@ -83,22 +108,24 @@ def test_bad_inputs():
         jr.mesolve(eq, np.ones(4) / 2, [0.0, 1.0])
     with pytest.raises(ValueError, match="increasing"):
         jr.mesolve(eq, np.ones(8) / np.sqrt(8), [0.0, 2.0, 1.0])
-    with pytest.raises(ValueError, match="`method`"):
+    with pytest.raises(TypeError, match="`method`.*jr.Direct\\(\\), jr.GMRES\\(\\)"):
         jr.steadystate(eq, method="lu")
+    with pytest.raises(TypeError, match="mesolve supports method=jr.Diffrax\\(\\)"):
+        jr.mesolve(eq, np.ones(8) / np.sqrt(8), [0.0, 1.0], method=jr.Direct())
     with pytest.raises(TypeError, match="MasterEquation"):
         jr.steadystate(np.eye(4))
-    with pytest.raises(MemoryError, match="iterative"):
+    with pytest.raises(MemoryError, match="GMRES"):
         jr.liouvillian_matrix(jr.local_redfield(paper_system(9), 1))
 
 
 def test_iterative_progress_and_failure(capsys):
     s = paper_system(4, T=2.0)
     eq = jr.local_redfield(s, 1)
-    rho = jr.steadystate(eq, method="iterative", progress=True, restart=10)
-    assert "GMRES" in capsys.readouterr().out
-    assert float(jr.trace_distance(rho, jr.steadystate(eq, method="dense"))) < 1e-9
+    rho = jr.steadystate(eq, method=jr.GMRES(restart=10), progress=True)
+    assert "steadystate GMRES" in capsys.readouterr().err  # a tqdm bar on stderr
+    assert float(jr.trace_distance(rho, jr.steadystate(eq, method=jr.Direct()))) < 1e-9
     with pytest.raises(RuntimeError, match="maxiter"):
-        jr.steadystate(eq, method="iterative", maxiter=3, restart=3)
+        jr.steadystate(eq, method=jr.GMRES(maxiter=3, restart=3))
 
 
 def test_mesolve_refuses_huge_density_matrix():
@@ -111,11 +138,11 @@ def test_mesolve_refuses_huge_density_matrix():
 def test_eigen_preconditioner_gives_same_state():
     s = paper_system(5, T=2.2, Tr=3.0)
     eq = jr.local_lindblad(s, 2)
-    a = jr.steadystate(eq, method="iterative", preconditioner="eigen")
-    b = jr.steadystate(eq, method="dense")
+    a = jr.steadystate(eq, method=jr.GMRES(preconditioner="eigen"))
+    b = jr.steadystate(eq, method=jr.Direct())
     assert float(jr.trace_distance(a, b)) < 1e-9
-    with pytest.raises(ValueError, match="`preconditioner`"):
-        jr.steadystate(eq, method="iterative", preconditioner="ilu")
+    with pytest.raises(ValueError, match="`GMRES\\(preconditioner=...\\)`"):
+        jr.GMRES(preconditioner="ilu")
 
 
 def _sz_system(L):
@@ -138,14 +165,14 @@ def test_non_unique_steady_state_is_refused():
     eq = jr.redfield(s)
     M = np.asarray(jr.liouvillian_matrix(eq))
     assert np.linalg.matrix_rank(M, tol=1e-10) == 16 - 3  # the premise: a 3-dim kernel
-    for method in ("dense", "iterative"):
+    for method in (jr.Direct(), jr.GMRES()):
         with pytest.raises(ValueError, match="not unique.*S\\^z"):
             jr.steadystate(eq, method=method)
     # without the check: GMRES returns one of the stationary states, the dense LU a NaN
-    rho, info = jr.steadystate(eq, method="iterative", check_unique=False, return_info=True)
-    assert info["residual"] < 1e-14 and info["kernel_test"] is None
+    info = jr.steadystate(eq, method=jr.GMRES(), check_unique=False, return_info=True)
+    assert info.stats["residual"] < 1e-14 and info.stats["kernel_test"] is None
     with pytest.raises(RuntimeError, match="NaN"):
-        jr.steadystate(eq, method="dense", check_unique=False)
+        jr.steadystate(eq, method=jr.Direct(), check_unique=False)
 
 
 def test_nearly_broken_symmetry_is_unique():
@@ -156,11 +183,13 @@ def test_nearly_broken_symmetry_is_unique():
     v = jr.sigmaz() + 1e-3 * jr.sigmax()
     s = jr.OpenSystem(m, [jr.Coupling(0, v, jr.OhmicBath(0.25, 2.2)), jr.Coupling(1, v, jr.OhmicBath(0.25, 3.0))])
     eq = jr.redfield(s)
-    rho, info = jr.steadystate(eq, method="dense", return_info=True)
-    assert 1e-10 < float(info["sigma_min"]) < 1e-6, float(info["sigma_min"])
+    info = jr.steadystate(eq, method=jr.Direct(), return_info=True)
+    rho = info.state
+    assert isinstance(info, SteadyStateResult) and info.method == jr.Direct()
+    assert 1e-10 < float(info.stats["sigma_min"]) < 1e-6, float(info.stats["sigma_min"])
     M = np.asarray(jr.liouvillian_matrix(eq))
     assert np.abs(M @ np.asarray(rho).reshape(-1)).max() < 1e-12
-    assert float(info["residual"]) < 1e-14
+    assert float(info.stats["residual"]) < 1e-14
 
 
 def test_non_unique_steady_state_under_jit_raises():
@@ -169,7 +198,7 @@ def test_non_unique_steady_state_under_jit_raises():
         m = jr.xxz_chain(2)
         s = jr.OpenSystem(m, [jr.Coupling(0, jr.sigmaz(), jr.OhmicBath(0.25, T)),
                               jr.Coupling(1, jr.sigmaz(), jr.OhmicBath(0.25, 3.0))])
-        return jr.steadystate(jr.redfield(s), method="dense")
+        return jr.steadystate(jr.redfield(s), method=jr.Direct())
 
     with pytest.raises(Exception, match="not unique"):  # (JaxRuntimeError under jax.jit)
         jax.jit(rho)(2.2).block_until_ready()
@@ -207,7 +236,7 @@ def test_mesolve_failed_integration_is_a_clear_error():
     """max_steps reached: a RuntimeError naming the cause (was an opaque EquinoxRuntimeError)."""
     eq = jr.redfield(paper_system(2))
     with pytest.raises(RuntimeError, match="maximum number of solver steps"):
-        jr.mesolve(eq, np.ones(4) / 2, [0.0, 50.0], max_steps=3)
+        jr.mesolve(eq, np.ones(4) / 2, [0.0, 50.0], method=jr.Diffrax(max_steps=3))
 
 
 def test_mesolve_under_jit_gives_real_expectations():
@@ -244,15 +273,15 @@ def test_gmres_is_independent_of_the_time_unit():
     relative residual. With the former fixed trace scale s = 1 the c = 100 case never
     converged (lineax's absolute tolerance on the off-diagonal entries of b = s I/D)."""
     eq = jr.local_redfield(paper_system(3, T=2.0), 1)
-    ref = np.asarray(jr.steadystate(eq, method="dense"))
+    ref = np.asarray(jr.steadystate(eq, method=jr.Direct()))
     counts = []
     for c in (1.0, 0.01, 100.0):
         eq_c = eqx.tree_at(lambda e: (e.hamiltonian, e.redfield_terms), eq,
                            (tuple(h.scale(c) for h in eq.hamiltonian),
                             tuple((u.scale(c), v) for u, v in eq.redfield_terms)))
-        rho, info = jr.steadystate(eq_c, method="iterative", restart=10, maxiter=200,
-                                   check_unique=False, return_info=True)
-        counts.append(int(info["iterations"]))
-        assert float(info["residual"]) < 1e-14
-        assert np.abs(np.asarray(rho) - ref).max() < 1e-12
+        info = jr.steadystate(eq_c, method=jr.GMRES(restart=10, maxiter=200),
+                              check_unique=False, return_info=True)
+        counts.append(int(info.stats["iterations"]))
+        assert float(info.stats["residual"]) < 1e-14
+        assert np.abs(np.asarray(info.state) - ref).max() < 1e-12
     assert max(counts) <= 1.2 * min(counts), counts

@@ -1,6 +1,7 @@
 """Solvers: steady states and master-equation dynamics."""
 
-from .mesolve import MESolveResult, mesolve
-from .steadystate import liouvillian_matrix, steadystate
+from ..result import MESolveResult, SteadyStateResult
+from ._mesolve import mesolve
+from ._steadystate import liouvillian_matrix, steadystate
 
-__all__ = ["MESolveResult", "mesolve", "liouvillian_matrix", "steadystate"]
+__all__ = ["MESolveResult", "SteadyStateResult", "mesolve", "liouvillian_matrix", "steadystate"]

@@ -1,9 +1,9 @@
 """Steady states rho_ss with G(rho_ss) = 0, Tr rho_ss = 1.
 
 The trace condition is folded in by a rank-one term: A(x) = G(x) + s Tr(x) I/D is
-nonsingular when the kernel of G is one-dimensional, and A(rho_ss) = s I/D. ``dense`` builds
-the D^2 x D^2 matrix of A and solves it directly (small D); ``iterative`` solves the same
-system matrix-free with GMRES (lineax), so only a few density matrices are stored.
+nonsingular when the kernel of G is one-dimensional, and A(rho_ss) = s I/D. ``Direct`` builds
+the D^2 x D^2 matrix of A and solves it directly (small D); ``GMRES`` solves the same
+system matrix-free (lineax), so only a few density matrices are stored.
 
 A kernel of dimension k >= 2 (a conserved quantity, e.g. total S^z under sigma^z couplings)
 leaves A with a (k-1)-dimensional kernel: the steady state then depends on the initial state
@@ -11,8 +11,6 @@ and is not unique. Both methods detect this (``check_unique``, see :func:`steady
 """
 
 from __future__ import annotations
-
-import time
 
 import equinox as eqx
 import jax
@@ -22,9 +20,12 @@ import lineax as lx
 import numpy as np
 
 from .._checks import check_equation_finite, check_memory, is_concrete
+from .._progress import bar, progress_enabled
 from ..equations import MasterEquation
+from ..method import GMRES, Direct, check_method
+from ..result import SteadyStateResult
 
-#: largest Hilbert-space dimension for which method="auto" uses the dense solve
+#: largest Hilbert-space dimension for which method=None (automatic) uses Direct
 DENSE_MAX_DIM = 64
 
 #: inverse-iteration steps for the smallest singular value of the dense system (converged to
@@ -47,7 +48,7 @@ def liouvillian_matrix(eq: MasterEquation, batch_size: int = 256, max_memory=Non
     check_memory(
         16.0 * 3 * D**4,
         f"the dense {D**2}x{D**2} Liouvillian",
-        "Use steadystate(eq, method='iterative') (matrix-free GMRES) or mesolve.",
+        "Use steadystate(eq, method=jr.GMRES()) (matrix-free) or mesolve.",
         max_memory,
     )
     return _liouvillian(eq, batch_size)
@@ -61,53 +62,56 @@ def _liouvillian(eq, batch_size):
     return cols.T
 
 
-def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rho0=None,
-                maxiter: int = 20000, restart: int = 60, progress: bool = False,
-                preconditioner: str | None = None, max_memory=None, *,
-                check_unique: bool = True, return_info: bool = False):
+def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho0=None,
+                check_unique: bool = True, return_info: bool = False,
+                progress: bool | None = None, max_memory=None):
     """The steady state of ``eq`` (G(rho_ss) = 0, Tr rho_ss = 1) as a (d^L, d^L) density matrix.
 
     **Arguments:**
-    - `method`: ``"dense"`` (direct solve of the D^2 x D^2 Liouvillian; D <= ~90),
-      ``"iterative"`` (matrix-free GMRES, memory O(restart * D^2)), or ``"auto"``
-      (dense for D <= 64, else iterative).
-    - `tol`: relative residual tolerance ||A rho - b|| / ||b|| of the iterative solve, where
+    - `method`: :class:`~jaxredfield.Direct` (direct solve of the D^2 x D^2 Liouvillian;
+      D <= ~90), :class:`~jaxredfield.GMRES` (matrix-free, memory O(restart * D^2); its
+      ``tol``, ``restart``, ``maxiter`` and ``preconditioner``, below), or None (automatic:
+      Direct for D <= 64, else ``GMRES()``).
+    - GMRES ``tol``: relative residual tolerance ||A rho - b|| / ||b||, where
       A(x) = G(x) + g Tr(x) I/D and b = g I/D with the rate bound g >= ||G|| (below): about
-      a backward error tol relative to ||G||.
-    - `rho0`: initial guess for the iterative solve (default: maximally mixed state).
-    - `maxiter`, `restart`: cap on GMRES restart cycles and Krylov dimension per cycle.
-    - `progress`: print the GMRES residual after every block of iterations.
-    - `preconditioner`: ``None`` (pure matrix-free GMRES) or ``"eigen"``: precondition with
-      (-i[H, .] - sigma)^{-1}, applied in the eigenbasis of the Hamiltonian part of ``eq``
-      (sigma = the summed strength of the dissipative terms). This diagonalizes the
-      d^L x d^L Hamiltonian (memory 2 D^2, cost D^3 once and 4 D^3 per iteration) only to
-      speed up the linear solve -- the equation itself needs no diagonalization. Measured at
-      L = 8, local Redfield N = 4: 5 restarts of 60 instead of ~25, about 4x faster.
+      a backward error tol relative to ||G||. ``maxiter``, ``restart``: cap on GMRES restart
+      cycles and Krylov dimension per cycle. ``preconditioner``: None (pure matrix-free
+      GMRES) or ``"eigen"``: precondition with (-i[H, .] - sigma)^{-1}, applied in the
+      eigenbasis of the Hamiltonian part of ``eq`` (sigma = the summed strength of the
+      dissipative terms). This diagonalizes the d^L x d^L Hamiltonian (memory 2 D^2, cost
+      D^3 once and 4 D^3 per iteration) only to speed up the linear solve -- the equation
+      itself needs no diagonalization. Measured at L = 8, local Redfield N = 4: 5 restarts
+      of 60 instead of ~25, about 4x faster.
+    - `rho0`: initial guess for GMRES (default: maximally mixed state).
+    - `progress`: a tqdm bar on stderr over GMRES's blocks of iterations with the residual
+      (None: the global switch :func:`~jaxredfield.set_progress`; not inside ``jax.jit``).
     - `check_unique`: refuse a non-unique steady state (a Liouvillian kernel of dimension
       >= 2, e.g. total S^z conserved under sigma^z couplings) with a ``ValueError``.
-      Dense: the smallest singular value sigma_min of the bordered D^2 x D^2 system is
+      Direct: the smallest singular value sigma_min of the bordered D^2 x D^2 system is
       estimated by 3 steps of inverse iteration with the LU factors of the solve (6
       triangular solves, O(D^4), against O(D^6) for the factorization); the state is refused
       when sigma_min < D^2 eps ||A||_F, the size of LU's backward error (eps: float64
       round-off), below which the matrix cannot be told from a singular one. Measured:
       exactly 0 (a zero pivot) for sigma^z couplings, >= 1e-3 relative on the paper's chain
-      (L = 3..5) and 3e-9 at gamma = 1e-7. Iterative: a second GMRES solve from a fixed
+      (L = 3..5) and 3e-9 at gamma = 1e-7. GMRES: a second GMRES solve from a fixed
       random product state (this doubles the cost of the solve). GMRES corrections lie in
       the range of A, so each solve keeps the kernel component of its start: with a
       one-dimensional kernel of G both reach the same state, with a larger one they differ
       at O(1); the state is refused when the two differ by more than max(1e-6, sqrt(tol))
       (relative Frobenius norm). ``False`` skips the check (and the second solve). Under
       ``jax.jit``/``grad`` the check runs as a runtime error (``eqx.error_if``).
-    - `return_info`: also return a dict ``info``: ``residual`` = ||G(rho)||_F /
-      (g ||rho||_F) of the returned state, with g = 2 sum ||h|| + 4 sum ||u|| ||v|| +
-      2 sum ||L||^2 >= ||G|| (a relative residual of the generator itself, comparable
-      across methods; measured ~1e-17 on the paper's chain), ``iterations`` (GMRES restart cycles of the first solve; 0 for
-      dense), ``method`` (the method used), and ``sigma_min`` (dense: the relative
-      smallest singular value above; the state's relative error is ~ eps / sigma_min) or
-      ``kernel_test`` (iterative: the relative difference of the two solves; None
-      without ``check_unique``).
+    - `return_info`: return a :class:`~jaxredfield.SteadyStateResult` instead of the bare
+      state: ``state``, ``method`` (the method used) and ``stats``: ``residual`` =
+      ||G(rho)||_F / (g ||rho||_F) of the returned state, with g = 2 sum ||h|| +
+      4 sum ||u|| ||v|| + 2 sum ||L||^2 >= ||G|| (a relative residual of the generator
+      itself, comparable across methods; measured ~1e-17 on the paper's chain),
+      ``iterations`` (GMRES restart cycles of the first solve; 0 for Direct), and
+      ``sigma_min`` (Direct: the relative smallest singular value above; the state's
+      relative error is ~ eps / sigma_min) or ``kernel_test`` (GMRES: the relative
+      difference of the two solves; None without ``check_unique``).
+    - `max_memory`: refuse dense objects above this many bytes (default 8 GiB).
 
-    **Returns:** rho_ss (Hermitian part, trace 1), or ``(rho_ss, info)`` with
+    **Returns:** rho_ss (Hermitian part, trace 1), or a ``SteadyStateResult`` with
     ``return_info=True``. Raises ``RuntimeError`` if GMRES does not converge within
     ``maxiter`` restart cycles or the result is not finite, ``ValueError`` for a non-unique
     steady state or an equation with NaN/inf entries. Differentiable (implicit
@@ -115,61 +119,63 @@ def steadystate(eq: MasterEquation, method: str = "auto", tol: float = 1e-12, rh
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation (e.g. local_redfield(system, 2)), got {type(eq).__name__}")
-    if method not in ("auto", "dense", "iterative"):
-        raise ValueError(f"`method` must be 'auto', 'dense' or 'iterative', got {method!r}")
+    method = check_method(method, (Direct, GMRES), "steadystate", None)
     check_equation_finite(eq, "eq")
     D = eq.dim
-    if method == "auto":
-        method = "dense" if D <= DENSE_MAX_DIM else "iterative"
-    info = {"method": method}
-    if method == "dense":
+    if method is None:
+        method = Direct() if D <= DENSE_MAX_DIM else GMRES()
+    stats = {}
+    if isinstance(method, Direct):
         M = liouvillian_matrix(eq, max_memory=max_memory)
         rho, sigma = _dense_solve(M)
-        info.update(iterations=0, sigma_min=sigma)
+        stats.update(iterations=0, sigma_min=sigma)
         if check_unique:
             tau = M.shape[0] * float(np.finfo(np.float64).eps)
             rho = _require(rho, jnp.logical_not(sigma >= tau), ValueError, _NOT_UNIQUE.format(
                 detail=f"The bordered Liouvillian is singular (relative smallest singular "
                        f"value < {tau:.1e}: {D**2} x eps)."))
     else:
+        tol, maxiter, restart = method.tol, method.maxiter, method.restart
         check_memory(16.0 * (restart + 8) * D**2, f"GMRES with restart={restart} at dimension {D}",
-                     "Lower `restart`.", max_memory)
-        if preconditioner not in (None, "eigen"):
-            raise ValueError(f"`preconditioner` must be None or 'eigen', got {preconditioner!r}")
+                     "Lower `GMRES(restart=...)`.", max_memory)
         prec = None
-        if preconditioner == "eigen":
+        if method.preconditioner == "eigen":
             check_memory(16.0 * 4 * D**2, f"the eigen-preconditioner at dimension {D}",
-                         "Use preconditioner=None.", max_memory)
+                         "Use GMRES(preconditioner=None).", max_memory)
             prec = _eigen_preconditioner(eq)
-        msg = (f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise `maxiter` or "
-               "`restart`, or pass a better `rho0` (e.g. a short mesolve result)")
+        msg = (f"GMRES did not reach tol={tol} within maxiter={maxiter}; raise "
+               "`GMRES(maxiter=...)` or `GMRES(restart=...)`, or pass a better `rho0` (e.g. a "
+               "short mesolve result)")
         start = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
-        rho, ok, steps = _iterative_solve(eq, start, tol, maxiter, restart, progress, prec)
+        rho, ok, steps = _iterative_solve(eq, start, tol, maxiter, restart, progress, prec,
+                                          "steadystate GMRES")
         rho = _require(rho, jnp.logical_not(ok), RuntimeError, msg)
-        info.update(iterations=steps, kernel_test=None)
+        stats.update(iterations=steps, kernel_test=None)
         if check_unique:
             # second solve from another start: it only feeds the check, so no gradient (only
             # when traced: on concrete inputs stop_gradient would change the leaves' types
             # and cost a recompilation of _gmres)
             eq_c, prec_c = (eq, prec) if is_concrete(rho) else jax.lax.stop_gradient((eq, prec))
             rho_b, ok_b, _ = _iterative_solve(eq_c, _product_state(eq.L, eq.d), tol, maxiter,
-                                              restart, progress, prec_c)
+                                              restart, progress, prec_c,
+                                              "steadystate GMRES (uniqueness check)")
             rho = _require(rho, jnp.logical_not(ok_b), RuntimeError, msg + " (in the second solve "
                            "of the uniqueness check; check_unique=False skips it)")
             diff = _relative_difference(jax.lax.stop_gradient(rho), rho_b)
             thr = max(1e-6, float(np.sqrt(tol)))
-            info["kernel_test"] = diff
+            stats["kernel_test"] = diff
             rho = _require(rho, jnp.logical_not(diff <= thr), ValueError, _NOT_UNIQUE.format(
                 detail=f"GMRES from two different initial states reached two different steady "
                        f"states (relative difference > {thr:.0e})."))
     rho = 0.5 * (rho + rho.conj().T)
     rho = rho / jnp.trace(rho)
     rho = _require(rho, jnp.logical_not(jnp.all(jnp.isfinite(rho))), RuntimeError,
-                   f"steadystate ({method}) returned NaN or inf entries although `eq` is finite; "
-                   "try the other `method`, or follow the state with mesolve")
+                   f"steadystate ({type(method).__name__}) returned NaN or inf entries although "
+                   "`eq` is finite; try the other method (jr.Direct() or jr.GMRES()), or follow "
+                   "the state with mesolve")
     if return_info:
-        info["residual"] = _relative_residual(eq, rho)
-        return rho, info
+        stats = {"residual": _relative_residual(eq, rho), **stats}
+        return SteadyStateResult(state=rho, stats=stats, method=method)
     return rho
 
 
@@ -262,21 +268,22 @@ def _eigen_preconditioner(eq):
     return V, denom
 
 
-def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None):
+def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="GMRES"):
     """GMRES from ``rho``: returns (solution, converged, restart cycles)."""
     traced = not all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho, prec)))
-    if not progress or traced:  # (no residual printing inside a trace)
+    if not progress_enabled(progress) or traced:  # (no progress bar inside a trace)
         rho, ok, _, steps = _gmres(eq, rho, tol, maxiter, restart, prec)
         return rho, ok, steps
-    # blocks of iterations, warm-started, with the residual printed in between
+    # blocks of iterations, warm-started, with the residual shown in between
     block, done, ok, steps = 10 * restart, 0, False, 0
-    t0 = time.perf_counter()
-    while done < maxiter and not ok:
-        rho, ok, res, n = _gmres(eq, rho, tol, min(block, maxiter - done), restart, prec)
-        done += block
-        steps += int(n)
-        print(f"steadystate GMRES: <= {done} iterations, residual {float(res):.2e} "
-              f"(tol {tol:.0e}), {time.perf_counter() - t0:.0f} s", flush=True)
+    with bar(maxiter, desc, "iter", progress) as pbar:
+        while done < maxiter and not ok:
+            n_block = min(block, maxiter - done)
+            rho, ok, res, n = _gmres(eq, rho, tol, n_block, restart, prec)
+            done += block
+            steps += int(n)
+            pbar.update(n_block)
+            pbar.set_postfix_str(f"residual {float(res):.2e} (tol {tol:.0e})")
     return rho, ok, steps
 
 

@@ -1,0 +1,105 @@
+"""Time evolution d rho/dt = G(rho) with diffrax (adaptive Runge-Kutta, float64)."""
+
+from __future__ import annotations
+
+import diffrax as dfx
+import equinox as eqx
+import jax.numpy as jnp
+
+from .._checks import (as_density_matrix, as_e_ops, check_equation_finite, check_memory,
+                       check_tsave, diffrax_complex_ok, is_concrete)
+from .._progress import progress_enabled
+from ..equations import MasterEquation
+from ..method import Diffrax, check_method
+from ..observables import expect
+from ..result import MESolveResult
+
+
+def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Diffrax(),
+            save_states: bool = True, progress: bool | None = None,
+            max_memory=None) -> MESolveResult:
+    """Integrate ``eq`` from ``rho0`` (ket or density matrix) and save at ``tsave``.
+
+    **Arguments:**
+    - `e_ops`: one observable or a list (:class:`LocalOperator`, d^L x d^L arrays or
+      ``Qobj``); ``expect`` has shape (n_ops, n_t) either way.
+    - `method`: a :class:`~jaxredfield.Diffrax` method (diffrax solver, default ``Tsit5()``,
+      ``rtol``/``atol`` of the adaptive ``PIDController``, ``max_steps``).
+    - `save_states`: keep the density matrices (n_t x D x D memory); ``final_state`` is
+      kept either way.
+    - `progress`: diffrax's tqdm progress meter on stderr (None: the global switch
+      :func:`~jaxredfield.set_progress`).
+    - `max_memory`: refuse runs whose density matrices would exceed this many bytes
+      (default 8 GiB).
+
+    **Returns:** a :class:`~jaxredfield.MESolveResult` (``tsave``, ``states``,
+    ``final_state``, ``expect``, ``stats``, ``method``).
+
+    Jit-compiled and differentiable (diffrax's checkpointed adjoint) with respect to any
+    array inside ``eq`` or ``rho0``.
+
+    Checks: ``eq``'s operators and the e_ops must be finite, ``rho0`` a ket or a density
+    matrix (finite, trace 1, Hermitian, positive semidefinite to 1e-10; see
+    :func:`~jaxredfield._checks.as_density_matrix`); a failed integration (e.g.
+    ``max_steps`` reached) or a NaN/inf in the results raises ``RuntimeError`` naming the
+    cause (under ``jax.jit``: a runtime error with the same message). Expectation values are
+    real for e_ops known to be Hermitian (declared by the observable builders, or a concrete
+    Hermitian matrix), the same in eager and traced code; an undeclared traced e_op is
+    refused.
+    """
+    if not isinstance(eq, MasterEquation):
+        raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
+    method = check_method(method, (Diffrax,), "mesolve", Diffrax())
+    check_equation_finite(eq, "eq")
+    D = eq.dim
+    rho0 = as_density_matrix(rho0, D)
+    tsave = check_tsave(tsave)
+    nstore = 13 + (tsave.shape[0] if save_states else 0)  # RK stages, final + saved states
+    check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
+                 "Use save_states=False with e_ops, or quantum trajectories for large L.", max_memory)
+    ops, herm = as_e_ops(e_ops, eq.L, eq.d)
+    meter = dfx.TqdmProgressMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
+    with diffrax_complex_ok():
+        states, final, exps, stats, result = _mesolve(eq, rho0, tsave, ops, herm, save_states,
+                                                      method, meter)
+    out = (states, exps, final, tsave)  # (tsave: an array to thread the runtime checks on)
+    bad_result = result != dfx.RESULTS.successful
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in out[:3] if x is not None]))
+    advice = ("`eq`, `rho0` and the e_ops are finite, so the equation itself diverges (e.g. a "
+              "Redfield or pseudo-Lindblad generator with growing modes) or the step size "
+              "collapsed; check the equation's spectrum (liouvillian_matrix) or lower "
+              "`Diffrax(rtol=...)`")
+    if not result.is_traced() and is_concrete(finite):
+        if bool(bad_result):
+            raise RuntimeError(f"mesolve: the integration stopped early: {dfx.RESULTS[result]} "
+                               f"({eq.name}, t in [{float(tsave[0])}, {float(tsave[-1])}])")
+        if not bool(finite):
+            raise RuntimeError(f"mesolve returned NaN or inf values although {advice}")
+    else:  # traced (inside jax.jit / grad): runtime errors with the same messages
+        out = result.error_if(out, bad_result)
+        out = eqx.error_if(out, jnp.logical_not(finite), f"mesolve returned NaN or inf values "
+                           f"although {advice}")
+    return MESolveResult(tsave=tsave, states=out[0], final_state=out[2], expect=out[1],
+                         stats=stats, method=method)
+
+
+@eqx.filter_jit
+def _mesolve(eq, rho0, tsave, ops, herm, save_states, method, meter):
+    def fn(t, y, args):
+        ex = [expect(o, y) for o in ops]
+        ex = [e.real if h else e for e, h in zip(ex, herm)]
+        return (y if save_states else None), ex
+
+    term = dfx.ODETerm(lambda t, y, args: eq(y))
+    saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tsave, fn=fn), dfx.SubSaveAt(t1=True)])
+    sol = dfx.diffeqsolve(
+        term, method.solver, t0=tsave[0], t1=tsave[-1], dt0=None, y0=rho0, saveat=saveat,
+        stepsize_controller=dfx.PIDController(rtol=method.rtol, atol=method.atol),
+        max_steps=method.max_steps, progress_meter=meter, throw=False,
+    )
+    (states, ex), final = sol.ys
+    exps = jnp.stack(ex) if ex else None
+    # final_state: the saved state at tsave[-1] (dense output there) when states are kept,
+    # else diffrax's state at t1 (the same to round-off)
+    final = states[-1] if save_states else final[0]
+    return states, final, exps, sol.stats, sol.result
