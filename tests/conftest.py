@@ -9,6 +9,7 @@ import pytest  # noqa: E402
 import jaxredfield as jr  # noqa: E402  (enables float64)
 
 jax.config.update("jax_enable_x64", True)
+jr.set_progress(False)  # no progress bars in the test logs (tests that check a bar pass progress=True)
 
 
 @pytest.fixture
