@@ -52,6 +52,15 @@ def bose_x_over_expm1(x):
     return jnp.where(small, series, closed)
 
 
+def check_gamma_T(gamma, T) -> None:
+    """The parameters every bath shares: temperature ``T`` > 0 and dissipation strength
+    ``gamma`` >= 0, checked where concrete (traced values pass: gradients in T and gamma)."""
+    if is_concrete(T) and not float(T) > 0:
+        raise ValueError(f"`T` (bath temperature) must be > 0, got {T!r}")
+    if is_concrete(gamma) and not float(gamma) >= 0:
+        raise ValueError(f"`gamma` (dissipation strength) must be >= 0, got {gamma!r}")
+
+
 class AbstractBath(eqx.Module):
     """A bath: ``W(E)`` (complex in general), optionally a temperature and the radius of
     convergence of W's Taylor series (for the warning of SM B)."""
@@ -97,10 +106,7 @@ class OhmicBath(AbstractBath):
     T: float
 
     def __init__(self, gamma, T):
-        if is_concrete(T) and not float(T) > 0:
-            raise ValueError(f"`T` (bath temperature) must be > 0, got {T!r}")
-        if is_concrete(gamma) and not float(gamma) >= 0:
-            raise ValueError(f"`gamma` (dissipation strength) must be >= 0, got {gamma!r}")
+        check_gamma_T(gamma, T)
         self.gamma = gamma
         self.T = T
 
@@ -156,11 +162,9 @@ class DrudeLorentzBath(AbstractBath):
     _cot: float
 
     def __init__(self, gamma, T, E_D, e_max=None, tol: float = 1e-13):
-        for name, x in (("T", T), ("E_D", E_D)):
-            if not float(x) > 0:
-                raise ValueError(f"`{name}` must be > 0, got {x!r}")
-        if not float(gamma) >= 0:
-            raise ValueError(f"`gamma` (dissipation strength) must be >= 0, got {gamma!r}")
+        check_gamma_T(gamma, T)
+        if not float(E_D) > 0:
+            raise ValueError(f"`E_D` (Drude cutoff) must be > 0, got {E_D!r}")
         T, E_D = float(T), float(E_D)
         e_max = float(e_max) if e_max is not None else 20.0 * (T + E_D)
         if abs(E_D / (2 * np.pi * T) - round(E_D / (2 * np.pi * T))) < 1e-9:

@@ -9,9 +9,9 @@ import equinox as eqx
 import numpy as np
 
 from ._checks import as_matrix, check_hermitian
-from .baths import AbstractBath
+from .baths import AbstractBath, CallableBath, check_gamma_T
 from .models import LatticeModel, _check_site
-from .operators import LocalOperator
+from .operators import LocalOperator, create, destroy, sigmax
 
 
 class Coupling(eqx.Module):
@@ -102,8 +102,6 @@ class OpenSystem(eqx.Module):
 def boundary_driven(model: LatticeModel, bath_left, bath_right, op=None) -> OpenSystem:
     """The paper's setup (Fig. 1b): bath_left on site 0 and bath_right on site L-1, both
     through ``op`` (default sigma^x)."""
-    from .operators import sigmax
-
     op = sigmax() if op is None else op
     return OpenSystem(model, [Coupling(0, op, bath_left), Coupling(model.L - 1, op, bath_right)])
 
@@ -120,13 +118,7 @@ def particle_reservoir(site: int, nmax: int, gamma, T, mu) -> list:
     pole of n_B), that of W_2 is |eps + mu|. Returns a list to add to an OpenSystem's couplings.
     Requires ``mu <= 0`` (``ValueError`` otherwise: n_B would be negative for 0 <= E < mu).
     """
-    from .baths import CallableBath
-    from .operators import create, destroy
-
-    if not float(T) > 0:
-        raise ValueError(f"`T` must be > 0, got {T!r}")
-    if not float(gamma) >= 0:
-        raise ValueError(f"`gamma` must be >= 0, got {gamma!r}")
+    check_gamma_T(gamma, T)
     if not float(mu) <= 0:
         raise ValueError(
             f"`mu` (chemical potential) must be <= 0 for a bosonic reservoir, got {mu!r}: the "
