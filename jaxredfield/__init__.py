@@ -63,6 +63,7 @@ from .method import Direct as Direct
 from .method import GMRES as GMRES
 from .result import Result as Result
 from .solvers import MESolveResult as MESolveResult
+from .solvers import SteadyStateResult as SteadyStateResult
 from .solvers import liouvillian_matrix as liouvillian_matrix
 from .solvers import mesolve as mesolve
 from .solvers import steadystate as steadystate
@@ -105,7 +106,7 @@ __all__ = [
     "local_redfield", "pseudo_lindblad", "redfield", "standard_local_lindblad",
     # solvers, their method objects and results
     "Chebyshev", "Diffrax", "Direct", "GMRES", "Result",
-    "MESolveResult", "liouvillian_matrix", "mesolve", "steadystate",
+    "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress",
     # observables
     "bond_current", "eigenstate_populations", "expect", "gibbs_state", "magnetization",

@@ -22,10 +22,11 @@ import numpy as np
 
 from ..baths import DrudeLorentzBath, OhmicBath
 from ..equations import redfield
+from ..method import GMRES, Direct
 from ..models import bose_hubbard_chain, xxz_chain
 from ..observables import trace_distance
 from ..solvers import steadystate
-from ..solvers.steadystate import DENSE_MAX_DIM
+from ..solvers._steadystate import DENSE_MAX_DIM
 from ..system import OpenSystem, boundary_driven, particle_reservoir
 
 GAMMA = 0.25
@@ -121,19 +122,19 @@ def save_figure(fig, path: str, tight: bool = True) -> str:
 def fast_steadystate(eq, maxiter: int = 10, dense_max_dim: int = 32):
     """:func:`~jaxredfield.steadystate` for many solves at the paper's sizes: the dense solve
     up to dimension ``dense_max_dim`` (cheapest to compile), above it GMRES preconditioned in
-    the eigenbasis of the Hamiltonian part (``preconditioner="eigen"``), or the dense solve
+    the eigenbasis of the Hamiltonian part (``GMRES(preconditioner="eigen")``), or the dense solve
     where that does not converge within ``maxiter`` restart cycles of 60 Krylov steps
     (diverging expansions at low T). Same result to ~1e-12; measured at L = 6 (D = 64, 2 busy
     cores): 0.4-1 s per solve instead of ~7 s dense (a failed GMRES try costs ~2 s), which
     makes the steady-state error maps of Figs. S.3-S.15 affordable."""
     if eq.dim <= dense_max_dim:
-        return steadystate(eq, method="dense")
+        return steadystate(eq, method=Direct())
     try:
-        return steadystate(eq, method="iterative", preconditioner="eigen", maxiter=maxiter)
+        return steadystate(eq, method=GMRES(preconditioner="eigen", maxiter=maxiter))
     except RuntimeError:
         if eq.dim > DENSE_MAX_DIM:
             raise
-        return steadystate(eq, method="dense")
+        return steadystate(eq, method=Direct())
 
 
 def xxz_distances(equations: dict, L: int, J: float, T: float, kind: str = "ohmic",
