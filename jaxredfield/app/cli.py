@@ -6,7 +6,7 @@
   FIG (from the repository's examples/ folder) with the paper's parameters as defaults;
   ``jaxredfield reproduce --list`` lists the figures.
 - ``jaxredfield run config.toml``: a user's chain, baths and equation from a TOML file
-  (format: :mod:`jaxredfield.runconfig`); steady-state and dynamical observables to CSV, PNG
+  (format: :mod:`jaxredfield.app.runconfig`); steady-state and dynamical observables to CSV, PNG
   and summary.json. An invalid file gets a message naming the field and exit code 2, and
   nothing is written.
 """
