@@ -5,7 +5,7 @@ delta=-0.07; ohmic baths gamma=0.25, T=2.2 on sites 0 and L-1 through sigma^x) t
 per (method, L):
 
 - **build**: constructing the equation (jump operators u_j),
-- **steadystate**: ``jr.steadystate(eq)`` (auto: dense for D <= 64, matrix-free GMRES above),
+- **steadystate**: ``jr.steadystate(eq)`` (method=None: jr.Direct() for D <= 64, matrix-free jr.GMRES() above),
 - **mesolve**: ``jr.mesolve(eq, |+>^L, linspace(0, 5, 11), e_ops=[sigma^z_0], save_states=False)``,
 
 for exact Redfield (``jr.redfield``, global eigenbasis), local Redfield N=1 and N=4
@@ -731,7 +731,7 @@ class Sweep:
             "physics": {"model": "xxz_chain(L): J=1, Delta=0.7, h=1, delta=-0.07",
                         "baths": f"OhmicBath({GAMMA}, {TEMP}) on sites 0 and L-1 via sigma^x",
                         "mesolve": f"psi0=|+>^L, tsave=linspace(0, {T_FINAL:g}, {N_T}), "
-                                   "e_ops=[sigma^z_0], save_states=False, rtol=1e-8, atol=1e-10",
+                                   "e_ops=[sigma^z_0], save_states=False, method=Diffrax() (Tsit5, rtol=1e-8, atol=1e-10)",
                         "qutip": "a_ops spectra S(w) = 2 W(-w), sec_cutoff=-1"},
         }
 

@@ -42,7 +42,7 @@ def relaxation_errors(L, J, T, orders=(0, 1, 2, 3, 4), T_r=None, nt=41, rtol=1e-
     ts = np.linspace(0.0, 1.0 / paper.GAMMA, nt)
 
     def states(eq):
-        return np.asarray(jr.mesolve(eq, psi0, ts, rtol=rtol, atol=atol).states)
+        return np.asarray(jr.mesolve(eq, psi0, ts, method=jr.Diffrax(rtol=rtol, atol=atol)).states)
 
     exact = states(jr.redfield(system))
     out = {}

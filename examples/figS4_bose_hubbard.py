@@ -44,7 +44,7 @@ def grand_canonical_state(model, T, mu):
 
 def solver(guess):
     """Eigen-preconditioned GMRES started from ``guess``."""
-    return lambda eq: jr.steadystate(eq, rho0=guess, preconditioner="eigen")
+    return lambda eq: jr.steadystate(eq, rho0=guess, method=jr.GMRES(preconditioner="eigen"))
 
 
 def distances(L, T, orders=(1, 4), nmax=2, J=1.0) -> dict:

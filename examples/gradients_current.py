@@ -37,10 +37,10 @@ from jaxredfield.app import paper
 NAMES = ("T_r", "J", "h")
 
 
-def current_function(L: int, N: int, T_l: float = 2.2, t: float | None = None, method: str = "auto"):
+def current_function(L: int, N: int, T_l: float = 2.2, t: float | None = None, method=None):
     """``p -> j`` with p = (T_r, J, h): the spin current on bond L//2 - 1 of local Redfield of
-    order N, in the steady state (``t`` None; ``method`` of ``steadystate``) or at time ``t``
-    from |+>^L (``mesolve``)."""
+    order N, in the steady state (``t`` None; ``method`` of ``steadystate``, None: automatic)
+    or at time ``t`` from |+>^L (``mesolve``)."""
     bond = L // 2 - 1
     psi0 = jnp.ones(2**L) / np.sqrt(2**L)
 
@@ -51,7 +51,7 @@ def current_function(L: int, N: int, T_l: float = 2.2, t: float | None = None, m
         if t is None:
             return jnp.real(jr.expect(op, jr.steadystate(eq, method=method)))
         res = jr.mesolve(eq, psi0, jnp.array([0.0, t]), e_ops=[op], save_states=False,
-                         rtol=1e-10, atol=1e-12)
+                         method=jr.Diffrax(rtol=1e-10, atol=1e-12))
         return jnp.real(res.expect[0, -1])
 
     return j

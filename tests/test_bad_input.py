@@ -103,7 +103,7 @@ def test_local_lindblad_steady_state_covariant_under_z_rotation():
     rhos = []
     for phi in (0.0, np.pi / 4):
         s = jr.boundary_driven(m, jr.OhmicBath(G, T), jr.OhmicBath(G, 1.5 * T), op=rotated_sigmax(phi))
-        rhos.append(np.asarray(jr.steadystate(jr.local_lindblad(s, 1), method="dense")))
+        rhos.append(np.asarray(jr.steadystate(jr.local_lindblad(s, 1), method=jr.Direct())))
     R = z_rotation(np.pi / 4, L)
     assert np.abs(rhos[1] - R @ rhos[0] @ R.conj().T).max() < 1e-10
     for i in range(L):  # <sigma^z_i> is invariant under R
@@ -120,8 +120,8 @@ def test_local_params_paper_equals_local_lindblad_for_complex_w():
     lams = np.asarray(p.lam(s))
     assert np.all(np.abs(lams.imag) > 0.1)  # the Lamb shift makes lambda_loc complex
     np.testing.assert_allclose(lams, [complex(x) for x in jr.lam_loc(s)], rtol=1e-14)
-    a = jr.steadystate(local_lindblad_with(s, 1, p), method="dense")
-    b = jr.steadystate(jr.local_lindblad(s, 1), method="dense")
+    a = jr.steadystate(local_lindblad_with(s, 1, p), method=jr.Direct())
+    b = jr.steadystate(jr.local_lindblad(s, 1), method=jr.Direct())
     assert float(jr.trace_distance(a, b)) < 1e-12
 
 
@@ -153,8 +153,8 @@ def test_expm1_w_equals_ohmic_where_w0_is_not_needed(ohm_and_user):
         a, b = jr.exact_u(usr, n).matrix, jr.exact_u(ohm, n).matrix
         assert np.abs(np.asarray(a - b)).max() < 1e-12
     for build in (jr.redfield, lambda s: jr.local_lindblad(s, 1)):
-        ra = np.asarray(jr.steadystate(build(usr), method="dense"))
-        rb = np.asarray(jr.steadystate(build(ohm), method="dense"))
+        ra = np.asarray(jr.steadystate(build(usr), method=jr.Direct()))
+        rb = np.asarray(jr.steadystate(build(ohm), method=jr.Direct()))
         assert np.all(np.isfinite(ra)) and np.abs(ra - rb).max() < 1e-12
 
 

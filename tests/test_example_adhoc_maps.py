@@ -38,7 +38,7 @@ def test_fast_steadystate_matches_dense():
     """paper.fast_steadystate (eigen-preconditioned GMRES, dense fallback) = the dense solve."""
     s = paper.xxz_system(3, 1.0, 2.0)
     eq = jr.adhoc_redfield(s, 1, 0.5)
-    dense = np.asarray(jr.steadystate(eq, method="dense"))
+    dense = np.asarray(jr.steadystate(eq, method=jr.Direct()))
     gmres = np.asarray(paper.fast_steadystate(eq, dense_max_dim=4))  # D = 8: GMRES path
     fallback = np.asarray(paper.fast_steadystate(eq, maxiter=1, dense_max_dim=4))
     assert np.abs(gmres - dense).max() < 1e-10 and np.abs(fallback - dense).max() < 1e-13

@@ -6,6 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import jaxredfield as jr
+
 from .test_examples import load
 
 ex = load("gradients_current")
@@ -16,7 +18,7 @@ def test_iterative_steadystate_gradient_matches_central_differences():
     through GMRES (the dense route and mesolve: test_gradient_example_writes_outputs).
     The central difference with step 1e-4 has error ~1e-8 f''' (measured agreement 1e-7 or
     better), well inside 1e-5."""
-    f = ex.current_function(3, 1, method="iterative")
+    f = ex.current_function(3, 1, method=jr.GMRES())
     p = jnp.array([6.6, 1.0, 1.0])
     g = np.asarray(jax.jit(jax.grad(f))(p))
     fd = ex.central_differences(jax.jit(f), p)
@@ -40,7 +42,7 @@ def test_unconverged_gmres_under_jit_raises():
     from jaxredfield.app import paper
 
     def rho(T):
-        return jr.steadystate(jr.local_redfield(paper.xxz_system(3, T=T), 1), method="iterative", maxiter=2)
+        return jr.steadystate(jr.local_redfield(paper.xxz_system(3, T=T), 1), method=jr.GMRES(maxiter=2))
 
     with pytest.raises(Exception, match="GMRES did not reach"):  # (JaxRuntimeError under jax.jit)
         jax.jit(rho)(2.2).block_until_ready()

@@ -68,9 +68,9 @@ def test_fig3a_error_scaling_with_bath_memory_time():
     err = {N: [] for N in (0, 1, 2, 3)}
     for T in Ts:
         s = paper_system(L, T=T)
-        ex = jr.mesolve(jr.redfield(s), psi0, ts, rtol=1e-11, atol=1e-13).states
+        ex = jr.mesolve(jr.redfield(s), psi0, ts, method=jr.Diffrax(rtol=1e-11, atol=1e-13)).states
         for N in err:
-            st = jr.mesolve(jr.local_redfield(s, N), psi0, ts, rtol=1e-11, atol=1e-13).states
+            st = jr.mesolve(jr.local_redfield(s, N), psi0, ts, method=jr.Diffrax(rtol=1e-11, atol=1e-13)).states
             err[N].append(np.mean([float(jr.trace_distance(a, b)) for a, b in zip(st, ex)]))
     x = np.log(1 / (2 * np.pi * np.array(Ts)))  # log tau_B/tau_S (J = 1)
     expected = {0: 1, 1: 2, 2: 4, 3: 4}  # N+1, except N+2 for N = 2 (B_3 = 0)

@@ -175,7 +175,7 @@ def numpy_kernel(eq):
 def test_lindblad_steady_states_are_density_matrices(system, kind, order, eps0, lam):
     eq = build(kind, system, order, eps0, lam)
     assert eq.is_lindblad
-    rho = np.asarray(jr.steadystate(eq, method="dense"))
+    rho = np.asarray(jr.steadystate(eq, method=jr.Direct()))
     assert_finite(rho, f"steadystate({kind})")
     assert abs(np.trace(rho) - 1) <= 1e-12
     assert np.linalg.norm(rho - rho.conj().T) <= 1e-12

@@ -147,7 +147,7 @@ def jr_dynamics(eq):
     model = jr.xxz_chain(L)
     e_ops = jr.magnetization(model) + [jr.spin_current(model, i) for i in range(L - 1)]
     psi0 = plus_state().full()[:, 0]
-    return jr.mesolve(eq, psi0, TSAVE, e_ops=e_ops, rtol=1e-10, atol=1e-12)
+    return jr.mesolve(eq, psi0, TSAVE, e_ops=e_ops, method=jr.Diffrax(rtol=1e-10, atol=1e-12))
 
 
 @pytest.fixture(scope="module")
@@ -216,7 +216,7 @@ def test_steadystate_matches_qutip(eq, rho_ss_jr, rho_ss_q):
     assert np.max(np.abs(rho_ss_jr - rho_ss_q)) < TOL_STATE
     assert float(jr.trace_distance(rho_ss_jr, rho_ss_q)) < TOL_STATE
     # the matrix-free GMRES steady state reaches the same state
-    rho_it = np.asarray(jr.steadystate(eq, method="iterative"))
+    rho_it = np.asarray(jr.steadystate(eq, method=jr.GMRES()))
     assert float(jr.trace_distance(rho_it, rho_ss_q)) < TOL_STATE
     # the state is a genuine nonequilibrium one: far from the Gibbs state at either
     # temperature, and it carries a (bond-independent) spin current
@@ -268,8 +268,9 @@ def test_qutip_objects_as_inputs(eq):
     ts = TSAVE[:4]
     psi_q = plus_state()
     ops_q = [q_site(qutip.sigmaz(), 0), q_site(qutip.sigmaz(), L - 1), q_current(0)]
-    res_q = jr.mesolve(eq_q, psi_q, ts, e_ops=ops_q, rtol=1e-10, atol=1e-12)
-    res_n = jr.mesolve(eq, psi_q.full()[:, 0], ts, e_ops=[o.full() for o in ops_q], rtol=1e-10, atol=1e-12)
+    res_q = jr.mesolve(eq_q, psi_q, ts, e_ops=ops_q, method=jr.Diffrax(rtol=1e-10, atol=1e-12))
+    res_n = jr.mesolve(eq, psi_q.full()[:, 0], ts, e_ops=[o.full() for o in ops_q],
+                      method=jr.Diffrax(rtol=1e-10, atol=1e-12))
     assert np.max(np.abs(np.asarray(res_q.states) - np.asarray(res_n.states))) < 1e-12
     assert np.max(np.abs(np.asarray(res_q.expect) - np.asarray(res_n.expect))) < 1e-12
     # ... and the numbers are the physical ones: <O> = Tr(O rho(t)) from QuTiP on jr's states
@@ -277,7 +278,7 @@ def test_qutip_objects_as_inputs(eq):
         ref = [qutip.expect(o, qutip.Qobj(np.asarray(s), dims=o.dims)) for s in res_q.states]
         assert np.max(np.abs(ex - np.real(ref))) < 1e-12
     # a Qobj density matrix as rho0 gives the same evolution as the ket
-    res_dm = jr.mesolve(eq_q, qutip.ket2dm(psi_q), ts, e_ops=ops_q, rtol=1e-10, atol=1e-12)
+    res_dm = jr.mesolve(eq_q, qutip.ket2dm(psi_q), ts, e_ops=ops_q, method=jr.Diffrax(rtol=1e-10, atol=1e-12))
     assert np.max(np.abs(np.asarray(res_dm.states) - np.asarray(res_q.states))) < 1e-12
     # trace_distance on Qobj inputs
     rho = qutip.Qobj(np.asarray(res_q.states[-1]), dims=psi_q.proj().dims)

@@ -43,6 +43,9 @@ def _equation(kind, system):
     raise ValueError(kind)
 
 
+STEADY_METHODS = {"dense": jr.Direct(), "iterative": jr.GMRES()}
+
+
 def current(kind: str, method: str):
     """p = (J, T_r) -> spin current on bond 0 of ``kind``'s steady state (``method`` dense or
     iterative) or of its state at t = 1 from |+>^L (``method`` mesolve)."""
@@ -55,12 +58,12 @@ def current(kind: str, method: str):
         if method == "mesolve":
             psi0 = jnp.ones(2**L) / np.sqrt(2**L)
             res = jr.mesolve(eq, psi0, jnp.array([0.0, 1.0]), e_ops=[op], save_states=False,
-                             rtol=1e-11, atol=1e-13)
+                             method=jr.Diffrax(rtol=1e-11, atol=1e-13))
             # a Hermitian e_op gives real values also when traced (issue 11: is_hermitian()
             # was False under tracing, so e_ops silently turned complex under jit / grad)
             assert not jnp.iscomplexobj(res.expect), res.expect.dtype
             return res.expect[0, -1]
-        return jnp.real(jr.expect(op, jr.steadystate(eq, method=method)))
+        return jnp.real(jr.expect(op, jr.steadystate(eq, method=STEADY_METHODS[method])))
 
     return j
 
