@@ -128,6 +128,16 @@ def test_iterative_progress_and_failure(capsys):
         jr.steadystate(eq, method=jr.GMRES(maxiter=3, restart=3))
 
 
+def test_mesolve_progress_bar(capsys):
+    """progress=True shows diffrax's tqdm meter on stderr; None follows the global switch
+    (off in the tests: conftest)."""
+    eq = jr.redfield(paper_system(2))
+    jr.mesolve(eq, np.ones(4) / 2, [0.0, 1.0], progress=True)
+    assert "100.00%" in capsys.readouterr().err
+    jr.mesolve(eq, np.ones(4) / 2, [0.0, 1.0])
+    assert capsys.readouterr().err == ""
+
+
 def test_mesolve_refuses_huge_density_matrix():
     eq = jr.local_lindblad(paper_system(14), 1)
     psi0 = np.zeros(2**14); psi0[0] = 1
