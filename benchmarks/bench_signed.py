@@ -78,11 +78,11 @@ def run(eq, L, ntraj, batch_size, seed=1):
     r = jr.mcsolve(eq, psi0, ts, ntraj, jax.random.key(seed), **kw)
     el = time.perf_counter() - t
     sigma = float(np.max(np.asarray(r.expect_stderr)[:, -1]) * np.sqrt(ntraj))
-    out = {"ntraj": ntraj, "s_per_traj": el / ntraj, "sigma_tf": sigma, "mean_jumps": float(np.mean(r.njumps)),
-           "sz_mean_tf": np.asarray(r.expect_mean)[:, -1].tolist()}
-    if r.weight_rms is not None:
-        out["weight_rms"] = np.asarray(r.weight_rms).tolist()
-        out["negative_fraction_tf"] = float(np.asarray(r.negative_fraction)[-1])
+    out = {"ntraj": ntraj, "s_per_traj": el / ntraj, "sigma_tf": sigma, "mean_jumps": float(np.mean(r.stats["njumps"])),
+           "sz_mean_tf": np.asarray(r.expect)[:, -1].tolist()}
+    if "weight_rms" in r.stats:  # signed runs
+        out["weight_rms"] = np.asarray(r.stats["weight_rms"]).tolist()
+        out["negative_fraction_tf"] = float(np.asarray(r.stats["negative_fraction"])[-1])
     return out
 
 

@@ -74,7 +74,7 @@ def run_jaxredfield(L, ntraj, seed=1, batch_size=1):
     r = jr.mcsolve(eq, psi0, ts, ntraj, jax.random.key(seed), e_ops=e_ops, batch_size=batch_size,
                    progress=False)
     el = time.perf_counter() - t
-    return el / ntraj, np.asarray(r.expect_mean), np.asarray(r.expect_stderr), float(np.mean(r.njumps))
+    return el / ntraj, np.asarray(r.expect), np.asarray(r.expect_stderr), float(np.mean(r.stats["njumps"]))
 
 
 def run_qutip(L, ntraj, seed=1):
@@ -146,21 +146,24 @@ def peak_memory(L, ntraj):
 def xla_vectors_per_trajectory(L):
     """XLA's own memory analysis of one compiled chunk: (temporaries + outputs) at
     batch_size 4 minus at batch_size 1, over 3, in state vectors of 16 * 2^L bytes."""
-    import importlib
-
     import jax
     import jax.numpy as jnp
 
-    mc = importlib.import_module("jaxredfield.trajectories.mcsolve")
-    from jaxredfield.trajectories.chebyshev import ChebyshevPropagator
+    import jaxredfield as jr
+    from jaxredfield._checks import as_e_ops
+    from jaxredfield.trajectories._loop import chunk
+    from jaxredfield.trajectories._propagators import build_propagator
+    from jaxredfield.trajectories._unravelling import Unravelling
 
     eq, psi0, e_ops = problem(L)
-    P = ChebyshevPropagator.build(eq.hamiltonian, eq.jumps)
+    unr, damping = Unravelling.build(eq, jnp.complex128)
+    P = build_propagator(jr.Chebyshev(), eq, damping, jnp.complex128)  # what mcsolve runs
+    ops, herm = as_e_ops(e_ops, L, 2)
     ts = jnp.linspace(0, T_F, N_T)
 
     def size(B):
-        c = mc._chunk.lower(jax.random.key(0), jnp.arange(B, dtype=jnp.int32), jnp.asarray(psi0, complex), ts,
-                            P, float(P.max_step), eq.jumps, tuple(e_ops), (True,) * L, L, 2).compile()
+        c = chunk.lower(jax.random.key(0), jnp.arange(B, dtype=jnp.int32), jnp.asarray(psi0, complex), ts,
+                        P, unr, ops, herm).compile()
         ma = getattr(c, "compiled", c).memory_analysis()
         return ma.temp_size_in_bytes + ma.output_size_in_bytes
 

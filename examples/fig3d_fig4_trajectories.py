@@ -48,7 +48,7 @@ def simulate(L, ntraj, tmax, nt, seed=0, batch_size=4, out=None, progress=True):
         ckpt = None if out is None else os.path.join(out, f"fig3d_fig4_{name}_L{L}.ckpt.npz")
         r = jr.mcsolve(eq, psi0, ts, ntraj, jax.random.key(seed), e_ops=e_ops, batch_size=batch_size,
                        progress=progress, checkpoint=ckpt)
-        res[name] = (np.asarray(r.expect_mean), np.asarray(r.expect_stderr))
+        res[name] = (np.asarray(r.expect), np.asarray(r.expect_stderr))
     return ts, res
 
 

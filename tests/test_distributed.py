@@ -40,8 +40,8 @@ WORKER = textwrap.dedent("""
     assert jax.process_count() == 2 and len(jax.devices()) == 2 and len(jax.local_devices()) == 1
 """) + SETUP + textwrap.dedent("""
     r = run(checkpoint=ckpt)
-    np.savez(out, mean=np.asarray(r.expect_mean), se=np.asarray(r.expect_stderr),
-             ex=np.asarray(r.expect_trajectories), psi=np.asarray(r.final_states), nj=r.njumps)
+    np.savez(out, mean=np.asarray(r.expect), se=np.asarray(r.expect_stderr),
+             ex=np.asarray(r.expect_trajectories), psi=np.asarray(r.final_state), nj=np.asarray(r.stats["njumps"]))
     print("WORKER", pid, "OK", flush=True)
 """)
 
@@ -100,12 +100,12 @@ def test_two_processes_match_one_process(tmp_path):
     exec(SETUP, ns)
     ref = ns["run"]()
     for out in (a, b):
-        np.testing.assert_allclose(out["mean"], np.asarray(ref.expect_mean), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(out["mean"], np.asarray(ref.expect), rtol=0, atol=1e-12)
         np.testing.assert_allclose(out["se"], np.asarray(ref.expect_stderr), rtol=0, atol=1e-12)
         np.testing.assert_allclose(out["ex"], np.asarray(ref.expect_trajectories), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(out["psi"], np.asarray(ref.final_states), rtol=0, atol=1e-12)
-        np.testing.assert_array_equal(out["nj"], ref.njumps)
-    assert ref.njumps.sum() > 0  # jumps happened: the per-trajectory randomness is compared
+        np.testing.assert_allclose(out["psi"], np.asarray(ref.final_state), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(out["nj"], ref.stats["njumps"])
+    assert ref.stats["njumps"].sum() > 0  # jumps happened: the per-trajectory randomness is compared
     with np.load(ckpt, allow_pickle=False) as z:
         assert int(z["done"]) == 32 and bool(z["complete"])
         np.testing.assert_array_equal(z["mean"], a["mean"])

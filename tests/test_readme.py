@@ -31,7 +31,8 @@ def test_readme_signed_and_gradient_examples_run():
     for b in blocks:
         exec(compile(b, "README.md", "exec"), ns)
     res = ns["res"]
-    assert res.expect_mean.shape == (6, 5) and res.weight_rms[-1] > 1.0
-    assert np.all(np.abs(np.asarray(res.trace_mean) - 1) <= 4 * np.asarray(res.trace_stderr) + 1e-12)
+    assert res.expect.shape == (6, 5) and res.stats["weight_rms"][-1] > 1.0
+    tr, tse = np.asarray(res.stats["trace_mean"]), np.asarray(res.stats["trace_stderr"])
+    assert np.all(np.abs(tr - 1) <= 4 * tse + 1e-12)
     g = np.asarray(ns["jax"].jit(ns["jax"].grad(ns["current"]))(ns["jnp"].array([6.6, 1.0, 1.0])))
     assert np.all(np.isfinite(g)) and np.all(np.abs(g) > 1e-4)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
-from jaxredfield.trajectories.mcsolve import damping_terms
+from jaxredfield.trajectories._unravelling import damping_terms
 
 from .conftest import paper_system
 
@@ -40,21 +40,21 @@ def test_signed_average_is_local_redfield(L, N):
     ref = np.asarray(jr.mesolve(lr, psi0, TS, e_ops=e_ops, save_states=False).expect).real
     res = jr.mcsolve(jr.pseudo_lindblad(lr, jr.lam_loc(s)), psi0, TS, 2000, jax.random.key(7),
                      e_ops=e_ops, batch_size=500, progress=False, max_trace_error=0.1)
-    mean, se = np.asarray(res.expect_mean), np.asarray(res.expect_stderr)
+    mean, se = np.asarray(res.expect), np.asarray(res.expect_stderr)
     assert np.allclose(mean[:, 0], ref[:, 0], atol=1e-12)
     z = (mean - ref)[:, 1:] / se[:, 1:]
     assert np.all(np.abs(z) < 4), z
     # the trace estimate is 1 within its error, and the variance report grows from 1
-    tr, tse, rms = np.asarray(res.trace_mean), np.asarray(res.trace_stderr), np.asarray(res.weight_rms)
+    tr, tse, rms = np.asarray(res.stats["trace_mean"]), np.asarray(res.stats["trace_stderr"]), np.asarray(res.stats["weight_rms"])
     assert tr[0] == 1.0 and np.all(np.abs(tr[1:] - 1) < 4 * tse[1:])
     assert rms[0] == 1.0 and np.all(np.diff(rms) > 0)
-    assert np.all(np.asarray(res.negative_fraction)[1:] > 0)  # signs really occur
+    assert np.all(np.asarray(res.stats["negative_fraction"])[1:] > 0)  # signs really occur
     if (L, N) == (5, 4):
         exact = np.asarray(jr.mesolve(jr.redfield(s), psi0, TS, e_ops=e_ops, save_states=False).expect).real
         ll = jr.mcsolve(jr.local_lindblad(s, N), psi0, TS, 2000, jax.random.key(7), e_ops=e_ops,
                         batch_size=500, progress=False)
         chi_signed = np.sum(((mean - exact)[:, 1:] / se[:, 1:]) ** 2)
-        chi_ll = np.sum(((np.asarray(ll.expect_mean) - exact)[:, 1:] / np.asarray(ll.expect_stderr)[:, 1:]) ** 2)
+        chi_ll = np.sum(((np.asarray(ll.expect) - exact)[:, 1:] / np.asarray(ll.expect_stderr)[:, 1:]) ** 2)
         n = z.size
         assert chi_signed < 2 * n < chi_ll / 5, (chi_signed, chi_ll, n)
 
@@ -68,7 +68,7 @@ def test_adhoc_and_exact_redfield_unravel_too():
         ref = np.asarray(jr.mesolve(eq, psi0, TS, e_ops=e_ops, save_states=False).expect).real
         res = jr.mcsolve(jr.pseudo_lindblad(eq, lam), psi0, TS, 1000, jax.random.key(3), e_ops=e_ops,
                          batch_size=500, progress=False, max_trace_error=0.2)
-        z = (np.asarray(res.expect_mean) - ref)[:, 1:] / np.asarray(res.expect_stderr)[:, 1:]
+        z = (np.asarray(res.expect) - ref)[:, 1:] / np.asarray(res.expect_stderr)[:, 1:]
         assert np.all(np.abs(z) < 4), (eq.name, z)
 
 
@@ -79,10 +79,10 @@ def test_chebyshev_and_diffrax_signed_agree():
     pl = jr.pseudo_lindblad(jr.local_redfield(s, 2), jr.lam_loc(s))
     kw = dict(e_ops=e_ops, batch_size=16, progress=False, max_trace_error=10.0, keep_trajectories=True)
     a = jr.mcsolve(pl, psi0, TS, 16, jax.random.key(5), **kw)
-    b = jr.mcsolve(pl, psi0, TS, 16, jax.random.key(5), method="diffrax", rtol=1e-10, atol=1e-12, **kw)
-    assert np.array_equal(a.njumps, b.njumps)
+    b = jr.mcsolve(pl, psi0, TS, 16, jax.random.key(5), method=jr.Diffrax(rtol=1e-10, atol=1e-12), **kw)
+    assert np.array_equal(a.stats["njumps"], b.stats["njumps"])
     assert np.allclose(np.asarray(a.expect_trajectories), np.asarray(b.expect_trajectories), atol=1e-6)
-    assert np.allclose(np.asarray(a.trace_mean), np.asarray(b.trace_mean), atol=1e-6)
+    assert np.allclose(np.asarray(a.stats["trace_mean"]), np.asarray(b.stats["trace_mean"]), atol=1e-6)
 
 
 def test_clock_terms():
@@ -90,7 +90,7 @@ def test_clock_terms():
     (lambda-independent): positive definite on the paper's chain at T = 2.2h (c = 0); at
     T = 1h and N = 1 it is not, and the shift c > 0 keeps every term positive semidefinite
     and the clock rate >= CLOCK_FLOOR sum ||L-||^2."""
-    from jaxredfield.trajectories.mcsolve import CLOCK_FLOOR
+    from jaxredfield.trajectories._unravelling import CLOCK_FLOOR
 
     for T, expect_shift in ((2.2, {"loc": False, "poor": True}), (1.0, {"loc": True, "poor": True})):
         s = paper_system(4, T=T)
@@ -163,17 +163,17 @@ def test_signed_average_with_clock_shift():
     ref = np.array([[np.trace(np.asarray(o.dense()) @ r).real for r in rhos] for o in e_ops])
     res = jr.mcsolve(pl, psi0, ts, 400, jax.random.key(1), e_ops=e_ops, batch_size=400, progress=False,
                      max_trace_error=0.5, keep_trajectories=True)
-    mean, se = np.asarray(res.expect_mean), np.asarray(res.expect_stderr)
+    mean, se = np.asarray(res.expect), np.asarray(res.expect_stderr)
     z = (mean - ref)[:, 1:] / se[:, 1:]
     assert np.all(np.abs(z) < 4), z
     assert np.max(np.abs(ref[:, -1] - ref[:, 0]) / se[:, -1]) > 5  # the dynamics is resolved
-    tr, tse = np.asarray(res.trace_mean), np.asarray(res.trace_stderr)
+    tr, tse = np.asarray(res.stats["trace_mean"]), np.asarray(res.stats["trace_stderr"])
     assert np.all(np.abs(tr[1:] - 1) < 4 * tse[1:]) and abs(np.exp(-c * ts[-1]) - 1) > 4 * tse[-1]
     mu = np.asarray(res.expect_trajectories)[:, -1, :].real
-    none = res.njumps == 0
+    none = res.stats["njumps"] == 0
     assert 10 <= none.sum() < 400
     np.testing.assert_allclose(mu[none], np.broadcast_to(np.exp(c * ts), mu[none].shape), rtol=1e-12)
-    assert np.all(np.asarray(res.negative_fraction)[1:] > 0)
+    assert np.all(np.asarray(res.stats["negative_fraction"])[1:] > 0)
 
 
 def test_variance_explosion_stops_with_message(tmp_path):
@@ -194,7 +194,7 @@ def test_lindblad_runs_report_no_weights():
     s = paper_system(3, T=2.2)
     res = jr.mcsolve(jr.local_lindblad(s, 1), up_state(3), TS, 8, jax.random.key(0),
                      e_ops=observables(s.model), progress=False)
-    assert res.trace_mean is None and res.weight_rms is None
+    assert set(res.stats) == {"njumps"}  # no signed-run quantities
 
 
 def test_bad_lambda_for_signed_runs():

@@ -10,9 +10,9 @@ import jaxredfield as jr
 from jaxredfield.equations import MasterEquation
 from jaxredfield.trajectories import mcsolve
 from jaxredfield.trajectories.chebyshev import ChebyshevPropagator
-from jaxredfield.trajectories.mcsolve import damping_terms
+from jaxredfield.trajectories._unravelling import damping_terms
 
-mcsolve_module = __import__("sys").modules["jaxredfield.trajectories.mcsolve"]
+propagators_module = __import__("sys").modules["jaxredfield.trajectories._propagators"]
 
 TS = np.linspace(0.0, 3.0, 7)
 
@@ -39,9 +39,10 @@ def _within(mean, ref, se, nsig):
 def test_trajectory_mean_matches_mesolve(chain, build):
     system, psi0, e_ops = chain
     eq = jr.local_lindblad(system, 1) if build == "local_lindblad" else jr.standard_local_lindblad(system)
-    ref = np.asarray(jr.mesolve(eq, psi0, TS, e_ops=e_ops, save_states=False, rtol=1e-10, atol=1e-12).expect)
+    ref = np.asarray(jr.mesolve(eq, psi0, TS, e_ops=e_ops, save_states=False,
+                                method=jr.Diffrax(rtol=1e-10, atol=1e-12)).expect)
     res = mcsolve(eq, psi0, TS, 500, jax.random.key(7), e_ops=e_ops, batch_size=128, progress=False)
-    mean, se = np.asarray(res.expect_mean), np.asarray(res.expect_stderr)
+    mean, se = np.asarray(res.expect), np.asarray(res.expect_stderr)
     assert mean.shape == se.shape == (len(e_ops), len(TS))
     assert mean.dtype == np.float64  # Hermitian observables -> real
     # t = 0 is deterministic: exact
@@ -55,7 +56,7 @@ def test_trajectory_mean_matches_mesolve(chain, build):
     z = (mean - ref)[:, 1:] / se[:, 1:]
     assert np.all(np.abs(z) < 5), z
     assert np.mean(np.abs(z) < 3) >= 0.9, z
-    assert res.ntraj == 500 and res.njumps.shape == (500,) and res.njumps.sum() > 0
+    assert res.ntraj == 500 and res.stats["njumps"].shape == (500,) and res.stats["njumps"].sum() > 0
 
 
 @pytest.mark.parametrize("build", ["local_lindblad", "standard_local_lindblad"])
@@ -70,9 +71,10 @@ def test_L6_1000_trajectories_within_4_sigma_of_mesolve(build):
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
     e_ops += [jr.spin_current(model, i) for i in range(L - 1)]
     ts = np.array([0.0, 1.0, 2.5, 5.0])
-    ref = np.asarray(jr.mesolve(eq, psi0, ts, e_ops=e_ops, save_states=False, rtol=1e-10, atol=1e-12).expect)
+    ref = np.asarray(jr.mesolve(eq, psi0, ts, e_ops=e_ops, save_states=False,
+                                method=jr.Diffrax(rtol=1e-10, atol=1e-12)).expect)
     res = mcsolve(eq, psi0, ts, 1000, jax.random.key(2024), e_ops=e_ops, batch_size=250, progress=False)
-    mean, se = np.asarray(res.expect_mean), np.asarray(res.expect_stderr)
+    mean, se = np.asarray(res.expect), np.asarray(res.expect_stderr)
     z = (mean - ref)[:, 1:] / se[:, 1:]
     assert np.all(np.abs(z) < 4), z
     assert np.max(np.abs(ref[:, -1] - ref[:, 0]) / se[:, -1]) > 10  # the dynamics is resolved
@@ -85,10 +87,10 @@ def test_chebyshev_and_diffrax_give_the_same_trajectories(chain):
     system, psi0, e_ops = chain
     eq = jr.local_lindblad(system, 1)
     kw = dict(e_ops=e_ops, batch_size=32, progress=False, keep_trajectories=True)
-    a = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method="chebyshev", **kw)
-    b = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method="diffrax", rtol=1e-10, atol=1e-12, **kw)
-    np.testing.assert_array_equal(a.njumps, b.njumps)
-    assert a.njumps.sum() > 32
+    a = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method=jr.Chebyshev(), **kw)
+    b = mcsolve(eq, psi0, TS, 32, jax.random.key(5), method=jr.Diffrax(rtol=1e-10, atol=1e-12), **kw)
+    np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
+    assert a.stats["njumps"].sum() > 32
     np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(b.expect_trajectories), atol=1e-6)
 
 
@@ -99,20 +101,20 @@ def test_results_independent_of_batch_size(chain):
                 keep_trajectories=True, keep_final_states=True)
     b = mcsolve(eq, psi0, TS, 64, jax.random.key(3), e_ops=e_ops, batch_size=50, progress=False,
                 keep_trajectories=True, keep_final_states=True)
-    np.testing.assert_array_equal(a.njumps, b.njumps)
+    np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
     np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(b.expect_trajectories), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(a.expect_mean), np.asarray(b.expect_mean), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(a.expect), np.asarray(b.expect), rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(a.expect_stderr), np.asarray(b.expect_stderr), rtol=0, atol=1e-12)
     assert a.expect_trajectories.shape == (64, len(e_ops), len(TS))
-    fs = np.asarray(a.final_states)
+    fs = np.asarray(a.final_state)
     assert fs.shape == (64, 16) and np.allclose(np.linalg.norm(fs, axis=1), 1, atol=1e-12)
     # the mean and stderr are those of the kept trajectories
     x = np.asarray(a.expect_trajectories)
-    assert np.allclose(np.asarray(a.expect_mean), x.mean(0), atol=1e-13)
+    assert np.allclose(np.asarray(a.expect), x.mean(0), atol=1e-13)
     assert np.allclose(np.asarray(a.expect_stderr), x.std(0, ddof=1) / np.sqrt(64), atol=1e-13)
     # another key gives other trajectories
     c = mcsolve(eq, psi0, TS, 64, jax.random.key(4), e_ops=e_ops, batch_size=16, progress=False)
-    assert not np.allclose(np.asarray(c.expect_mean), np.asarray(a.expect_mean))
+    assert not np.allclose(np.asarray(c.expect), np.asarray(a.expect))
 
 
 def test_single_decaying_spin_jump_statistics():
@@ -126,19 +128,35 @@ def test_single_decaying_spin_jump_statistics():
     res = mcsolve(eq, psi0, ts, n, jax.random.key(11), e_ops=[jr.LocalOperator(jr.sigmaz(), 0, 2, 2)],
                   batch_size=1000, progress=False, keep_trajectories=True)
     exact = 2 * np.exp(-g * ts) - 1
-    mean, se = np.asarray(res.expect_mean[0]), np.asarray(res.expect_stderr[0])
+    mean, se = np.asarray(res.expect[0]), np.asarray(res.expect_stderr[0])
     assert _within(mean, exact, se, 4.0).all(), (mean - exact) / se
     # each trajectory is +1 until its single jump, -1 afterwards
     x = np.asarray(res.expect_trajectories)[:, 0, :]
     assert np.allclose(np.abs(x), 1, atol=1e-9)
     assert np.all(np.diff(x, axis=1) <= 1e-9)
-    assert set(np.unique(res.njumps)) <= {0, 1}
-    np.testing.assert_array_equal(x[:, -1] < 0, res.njumps == 1)
+    assert set(np.unique(res.stats["njumps"])) <= {0, 1}
+    np.testing.assert_array_equal(x[:, -1] < 0, res.stats["njumps"] == 1)
     # Kolmogorov-Smirnov on the save grid: the empirical CDF of the jump time,
     # F(t_i) = fraction decayed by t_i, against 1 - exp(-g t); 1.63/sqrt(n) is the 1% level.
     # (Sensitive to the waiting-time rule: jumping at ||psi||^2 = 0.9 r instead of r fails.)
     F = np.mean(x < 0, axis=0)
     assert np.max(np.abs(F - (1 - np.exp(-g * ts)))) < 1.63 / np.sqrt(n)
+
+
+def test_one_observable_progress_bar_and_summary(capsys):
+    """e_ops may be one operator: expect then has shape (1, n_t), equal to the list of it; the
+    progress bar reports trajectories on stderr; the result prints a short summary."""
+    H = jr.LocalOperator(np.zeros((2, 2)), 0, 2, 2)
+    eq = jr.lindblad(H, [jr.LocalOperator(np.sqrt(0.7) * jr.sigmam(), 0, 2, 2)], L=2, d=2)
+    psi0, ts, sz = np.array([1.0, 0, 0, 0]), np.linspace(0.0, 2.0, 3), jr.LocalOperator(jr.sigmaz(), 0, 2, 2)
+    one = mcsolve(eq, psi0, ts, 8, jax.random.key(1), e_ops=sz, batch_size=4, progress=True)
+    assert "mcsolve" in capsys.readouterr().err
+    listed = mcsolve(eq, psi0, ts, 8, jax.random.key(1), e_ops=[sz], batch_size=4, progress=False)
+    assert one.expect.shape == (1, 3)
+    np.testing.assert_array_equal(np.asarray(one.expect), np.asarray(listed.expect))
+    assert one.final_state is None and one.expect_trajectories is None
+    assert isinstance(one.method, jr.Chebyshev) and isinstance(one.stats["njumps"], jax.Array)
+    assert "MCSolveResult" in repr(one) and "njumps" in repr(one)
 
 
 def test_bad_inputs_raise(chain):
@@ -157,9 +175,14 @@ def test_bad_inputs_raise(chain):
     with pytest.raises(ValueError, match="strictly increasing"):
         mcsolve(eq, psi0, [0.0, 1.0, 1.0], 4, key, progress=False)
     with pytest.raises(ValueError, match="atol"):
-        mcsolve(eq, psi0, TS, 4, key, progress=False, atol=0.0)
-    with pytest.raises(ValueError, match="method"):
+        mcsolve(eq, psi0, TS, 4, key, progress=False, method=jr.Chebyshev(atol=0.0))
+    with pytest.raises(TypeError, match="`method` of mcsolve is a method object.*'rk4'"):
         mcsolve(eq, psi0, TS, 4, key, progress=False, method="rk4")
+    with pytest.raises(TypeError, match=r"mcsolve supports method=jr.Chebyshev\(\), jr.Diffrax\(\); got GMRES"):
+        mcsolve(eq, psi0, TS, 4, key, progress=False, method=jr.GMRES())
+    for old in (dict(atol=1e-8), dict(rtol=1e-6), dict(max_steps=10)):  # removed: in the method
+        with pytest.raises(TypeError, match="unexpected keyword"):
+            mcsolve(eq, psi0, TS, 4, key, progress=False, **old)
     with pytest.raises(TypeError, match="PRNG key"):
         mcsolve(eq, psi0, TS, 4, 123, progress=False)
     with pytest.raises(ValueError, match="Redfield form.*pseudo_lindblad"):
@@ -207,9 +230,9 @@ def test_dark_state_of_a_signed_clock_stays_finite():
     ts = np.array([0.0, 2.0, 8.0])
     res = mcsolve(eq, psi0, ts, 64, jax.random.key(0), e_ops=[jr.LocalOperator(sz, (0,), L, 2)],
                   batch_size=64, progress=False, max_trace_error=10.0)
-    mean, tr, tse = (np.asarray(x) for x in (res.expect_mean[0], res.trace_mean, res.trace_stderr))
+    mean, tr, tse = (np.asarray(x) for x in (res.expect[0], res.stats["trace_mean"], res.stats["trace_stderr"]))
     assert np.all(np.isfinite(mean)) and np.all(np.isfinite(tr))
-    assert res.njumps.sum() > 0  # clock events happened
+    assert res.stats["njumps"].sum() > 0  # clock events happened
     np.testing.assert_allclose(mean, -tr, rtol=0, atol=1e-12)
     assert np.all(np.abs(tr - 1) <= 4 * tse + 1e-12), (tr, tse)
 
@@ -225,7 +248,7 @@ def test_nan_from_the_propagator_raises_not_returns(chain, monkeypatch, tmp_path
     FloatingPointError naming the trajectory, before accumulating or saving the chunk."""
     system, psi0, e_ops = chain
     eq = jr.standard_local_lindblad(system)
-    monkeypatch.setattr(mcsolve_module, "ChebyshevPropagator", _NaNPropagator)
+    monkeypatch.setattr(propagators_module, "ChebyshevPropagator", _NaNPropagator)
     ck = tmp_path / "run.npz"
     with pytest.raises(FloatingPointError, match="trajectory 0 returned NaN or inf.*t = 0.5;.*4 of the chunk's 4"):
         mcsolve(eq, psi0, TS[:2], 4, jax.random.key(0), e_ops=e_ops[:1], batch_size=4, progress=False,

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import textwrap
 
+import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -61,8 +62,8 @@ def test_checkpoint_resume_after_kill(setup, tmp_path):
     # the subprocess dies hard (os._exit, no cleanup) right after its 2nd checkpoint write
     out = _script(f"""
         import os
-        mod = __import__("jaxredfield.trajectories.mcsolve", fromlist=["x"])
-        mod._after_checkpoint_hook = lambda n: os._exit(17) if n == 2 else None
+        mod = __import__("jaxredfield.trajectories._checkpoint", fromlist=["x"])
+        mod.after_write_hook = lambda n: os._exit(17) if n == 2 else None
         run(checkpoint={path!r}, keep_trajectories=True, keep_final_states=True)
         raise SystemExit(0)
     """)
@@ -73,24 +74,24 @@ def test_checkpoint_resume_after_kill(setup, tmp_path):
     run = setup["run"]
     resumed = run(checkpoint=path, keep_trajectories=True, keep_final_states=True)
     full = run(keep_trajectories=True, keep_final_states=True)
-    for a, b in [(resumed.expect_mean, full.expect_mean), (resumed.expect_stderr, full.expect_stderr),
+    for a, b in [(resumed.expect, full.expect), (resumed.expect_stderr, full.expect_stderr),
                  (resumed.expect_trajectories, full.expect_trajectories),
-                 (resumed.final_states, full.final_states)]:
+                 (resumed.final_state, full.final_state)]:
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-12)
-    np.testing.assert_array_equal(resumed.njumps, full.njumps)
+    np.testing.assert_array_equal(resumed.stats["njumps"], full.stats["njumps"])
     assert resumed.expect_trajectories.shape[0] == NTRAJ
     with np.load(path, allow_pickle=False) as z:
         assert int(z["done"]) == NTRAJ and bool(z["complete"])
     # a completed checkpoint returns at once (no chunk runs: the hook would fire)
-    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
+    mod = sys.modules["jaxredfield.trajectories._checkpoint"]
     calls = []
-    mod._after_checkpoint_hook = calls.append
+    mod.after_write_hook = calls.append
     try:
         again = run(checkpoint=path, keep_trajectories=True, keep_final_states=True)
     finally:
-        mod._after_checkpoint_hook = None
+        mod.after_write_hook = None
     assert calls == []
-    np.testing.assert_array_equal(np.asarray(again.expect_mean), np.asarray(resumed.expect_mean))
+    np.testing.assert_array_equal(np.asarray(again.expect), np.asarray(resumed.expect))
 
 
 def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
@@ -104,7 +105,7 @@ def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
     with pytest.raises(ValueError, match="differ from this call's: ntraj\\)"):
         mcsolve(key=jax.random.key(1), checkpoint=path, **{**small, "ntraj": 5})
     with pytest.raises(ValueError, match="differ from this call's: atol"):
-        mcsolve(key=jax.random.key(1), checkpoint=path, atol=1e-9, **small)
+        mcsolve(key=jax.random.key(1), checkpoint=path, method=jr.Chebyshev(atol=1e-9), **small)
     assert open(path, "rb").read() == before  # never overwritten
     # same arguments: returns the stored (complete) result
     mcsolve(key=jax.random.key(1), checkpoint=path, **small)
@@ -123,8 +124,8 @@ def test_sharded_over_4_devices_matches_1_device():
     body = """
         import jax
         r = run(keep_trajectories=True)
-        np.save(OUT, np.concatenate([np.asarray(r.expect_mean).ravel(), np.asarray(r.expect_stderr).ravel(),
-                                     np.asarray(r.expect_trajectories).ravel(), r.njumps.ravel()]))
+        np.save(OUT, np.concatenate([np.asarray(r.expect).ravel(), np.asarray(r.expect_stderr).ravel(),
+                                     np.asarray(r.expect_trajectories).ravel(), np.asarray(r.stats["njumps"]).ravel()]))
         print("NDEV", len(jax.devices()))
     """
     res = {}
@@ -142,11 +143,11 @@ def test_sharded_over_4_devices_matches_1_device():
 
 def test_complex64_close_to_complex128(setup):
     run = setup["run"]
-    a = run(rtol=1e-5, atol=1e-7)
-    b = run(rtol=1e-5, atol=1e-7, dtype=jnp.complex64)
-    assert np.asarray(b.expect_mean).dtype == np.float64
+    a = run(method=jr.Chebyshev(atol=1e-7))
+    b = run(method=jr.Chebyshev(atol=1e-7), dtype=jnp.complex64)
+    assert np.asarray(b.expect).dtype == np.float64
     se = np.asarray(a.expect_stderr)[:, 1:]
-    z = np.abs(np.asarray(b.expect_mean) - np.asarray(a.expect_mean))[:, 1:] / se
+    z = np.abs(np.asarray(b.expect) - np.asarray(a.expect))[:, 1:] / se
     assert np.max(z) < 0.1, z
     with pytest.raises(ValueError, match="dtype"):
         run(dtype=jnp.float32)
@@ -156,47 +157,51 @@ def _stop_after_first_chunk(n):
     raise KeyboardInterrupt("stopped after the first checkpoint write")
 
 
-def test_resume_ignores_arguments_the_method_does_not_use(setup, tmp_path):
-    """Chebyshev uses atol only: a run interrupted after its first chunk resumes with another
-    rtol and max_steps (unused) and gives the uninterrupted result exactly; another atol (used)
-    is refused, naming it. Under method="diffrax" rtol and max_steps are used: refused."""
+def test_fingerprint_holds_only_the_methods_options(setup, tmp_path):
+    """Only the chosen method's options enter the fingerprint: a Chebyshev run (atol only)
+    interrupted after its first chunk resumes with the method spelled out and gives the
+    uninterrupted result exactly; another atol is refused, naming it. Under jr.Diffrax() rtol
+    and max_steps are options: refused, naming them; switching the method names the options
+    that differ."""
     eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
     # the shapes of test_checkpoint_mismatch_and_corruption's run (compiled once)
     kw = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=8, key=jax.random.key(4), e_ops=e_ops,
               batch_size=4, progress=False, keep_trajectories=True)
     path = str(tmp_path / "cheb.npz")
-    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
-    mod._after_checkpoint_hook = _stop_after_first_chunk
+    mod = sys.modules["jaxredfield.trajectories._checkpoint"]
+    mod.after_write_hook = _stop_after_first_chunk
     try:
         with pytest.raises(KeyboardInterrupt):
             mcsolve(checkpoint=path, **kw)
     finally:
-        mod._after_checkpoint_hook = None
+        mod.after_write_hook = None
     with np.load(path, allow_pickle=False) as z:
         assert int(z["done"]) == 4 and not bool(z["complete"])
     with pytest.raises(ValueError, match="differ from this call's: atol\\)"):
-        mcsolve(checkpoint=path, atol=1e-8, **kw)
-    resumed = mcsolve(checkpoint=path, rtol=1e-3, max_steps=7, **kw)
+        mcsolve(checkpoint=path, method=jr.Chebyshev(atol=1e-8), **kw)
+    resumed = mcsolve(checkpoint=path, method=jr.Chebyshev(atol=1e-10), **kw)
     full = mcsolve(**kw)
     np.testing.assert_array_equal(np.asarray(resumed.expect_trajectories), np.asarray(full.expect_trajectories))
-    np.testing.assert_array_equal(np.asarray(resumed.expect_mean), np.asarray(full.expect_mean))
-    np.testing.assert_array_equal(resumed.njumps, full.njumps)
-    assert full.njumps.sum() > 0
+    np.testing.assert_array_equal(np.asarray(resumed.expect), np.asarray(full.expect))
+    np.testing.assert_array_equal(resumed.stats["njumps"], full.stats["njumps"])
+    assert full.stats["njumps"].sum() > 0
 
     # diffrax: a cheap file to be refused (one decaying spin, 1 trajectory, 2 save times)
     dpath = str(tmp_path / "diffrax.npz")
     H = jr.LocalOperator(np.zeros((2, 2)), 0, 2, 2)
     spin = jr.lindblad(H, [jr.LocalOperator(np.sqrt(0.7) * jr.sigmam(), 0, 2, 2)], L=2, d=2)
     dkw = dict(eq=spin, psi0=np.array([1.0, 0, 0, 0]), tsave=TS[:2], ntraj=1, key=jax.random.key(4),
-               batch_size=1, progress=False, method="diffrax")
+               batch_size=1, progress=False, method=jr.Diffrax())
     mcsolve(checkpoint=dpath, **dkw)
     mcsolve(checkpoint=dpath, max_trace_error=1.0, **dkw)  # not in the fingerprint
     with pytest.raises(ValueError, match="differ from this call's: rtol\\)"):
-        mcsolve(checkpoint=dpath, rtol=1e-6, **dkw)
+        mcsolve(checkpoint=dpath, **{**dkw, "method": jr.Diffrax(rtol=1e-6)})
     with pytest.raises(ValueError, match="differ from this call's: max_steps\\)"):
-        mcsolve(checkpoint=dpath, max_steps=1000, **dkw)
-    with pytest.raises(ValueError, match="differ from this call's: max_steps, method, rtol\\)"):
-        mcsolve(checkpoint=dpath, **{**dkw, "method": "chebyshev"})
+        mcsolve(checkpoint=dpath, **{**dkw, "method": jr.Diffrax(max_steps=1000)})
+    with pytest.raises(ValueError, match="differ from this call's: solver\\)"):
+        mcsolve(checkpoint=dpath, **{**dkw, "method": jr.Diffrax(solver=diffrax.Dopri5())})
+    with pytest.raises(ValueError, match="differ from this call's: max_steps, method, rtol, solver\\)"):
+        mcsolve(checkpoint=dpath, **{**dkw, "method": jr.Chebyshev()})
 
 
 def _unwritable_folder(tmp_path):
@@ -225,9 +230,9 @@ def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
     eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
     kw = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=4, key=jax.random.key(1), e_ops=e_ops,
               batch_size=4, progress=False)
-    mod = sys.modules["jaxredfield.trajectories.mcsolve"]
+    mod = sys.modules["jaxredfield.trajectories._checkpoint"]
     calls = []
-    mod._after_checkpoint_hook = calls.append
+    mod.after_write_hook = calls.append
     try:
         with pytest.raises(ValueError, match="`checkpoint`.*no_such_folder.*does not exist.*os.makedirs"):
             mcsolve(checkpoint=tmp_path / "no_such_folder" / "run.npz", **kw)
@@ -241,6 +246,6 @@ def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
                 mcsolve(checkpoint=os.path.join(ro, "run.npz"), **kw)
         assert calls == []
     finally:
-        mod._after_checkpoint_hook = None
+        mod.after_write_hook = None
         if (tmp_path / "read_only").exists():
             os.chmod(tmp_path / "read_only", 0o755)
