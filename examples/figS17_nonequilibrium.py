@@ -35,7 +35,6 @@ import fig2ab_populations
 import fig2cd_trace_distance
 import fig3a_memory_time
 import fig3bc_magnetization_current
-import jaxredfield as jr
 from jaxredfield.app import paper
 
 #: panel (a) as Fig. 2(d): N = 1 dashed, N = 4 solid, standard local Lindblad dash-dotted

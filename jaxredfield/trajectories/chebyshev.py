@@ -28,7 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..operators import LocalOperator, embed
+from ..operators import embed
 from ..operators._gather import GatherOperator, apply_sum, fused_sum
 
 #: largest window (local dimension d^w) diagonalized by :func:`spectral_bounds`
@@ -161,7 +161,7 @@ class ChebyshevPropagator(eqx.Module):
         ``tau_max`` is the largest R s of one step; ``tol`` the truncation bound."""
         e_lo, e_hi = spectral_bounds(hamiltonian)
         gdag = list(damping) if damping is not None else [
-            LocalOperator(o.matrix.conj().T @ o.matrix, o.sites, o.L, o.d) for o in jumps]
+            o.with_matrix(o.matrix.conj().T @ o.matrix) for o in jumps]
         g_hi = spectral_bounds(gdag)[1] if gdag else 0.0
         c = 0.5 * (e_hi + e_lo) - 0.25j * g_hi
         R_h = 0.5 * (e_hi - e_lo)
@@ -186,11 +186,11 @@ class ChebyshevPropagator(eqx.Module):
         n_max = int(m_table[-1])
         n_fft = 1 << int(math.ceil(math.log2(2 * n_max + 4 * tau_max + 64)))
         # Z = (H_nh - c)/R = sum_j (h_j - (i/2) L^dag L)/R - c/R
-        terms = [LocalOperator(o.matrix / R, o.sites, o.L, o.d) for o in hamiltonian]
-        terms += [LocalOperator(-0.5j * g.matrix / R, g.sites, g.L, g.d) for g in gdag]
+        terms = [o.with_matrix(o.matrix / R) for o in hamiltonian]
+        terms += [g.with_matrix(-0.5j * g.matrix / R) for g in gdag]
         zop, shift = fused_sum(terms, dtype, gather_max_dim), -c / R
         if isinstance(zop, GatherOperator):  # the shift goes into the fused diagonal
-            zop = GatherOperator((zop.diag + shift).astype(dtype), zop.coeffs, zop.sites, zop.deltas, zop.L, zop.d)
+            zop = eqx.tree_at(lambda z: z.diag, zop, (zop.diag + shift).astype(dtype))
             shift = 0.0
         return cls(zop, complex(shift), complex(c), float(R), float(tau_max),
                    jnp.asarray(m_table, jnp.int32), float(tau_max / (len(m_table) - 1)), n_max, n_fft)
