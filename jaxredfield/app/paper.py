@@ -126,11 +126,15 @@ def fast_steadystate(eq, maxiter: int = 10, dense_max_dim: int = 32):
     where that does not converge within ``maxiter`` restart cycles of 60 Krylov steps
     (diverging expansions at low T). Same result to ~1e-12; measured at L = 6 (D = 64, 2 busy
     cores): 0.4-1 s per solve instead of ~7 s dense (a failed GMRES try costs ~2 s), which
-    makes the steady-state error maps of Figs. S.3-S.15 affordable."""
+    makes the steady-state error maps of Figs. S.3-S.15 affordable. The GMRES path skips the
+    second, uniqueness solve (``check_unique=False``, half the cost): the paper's setups
+    (sigma^x couplings at both ends) have a unique steady state, which the dense path and
+    tests/test_solvers.py check."""
     if eq.dim <= dense_max_dim:
         return steadystate(eq, method=Direct())
     try:
-        return steadystate(eq, method=GMRES(preconditioner="eigen", maxiter=maxiter))
+        return steadystate(eq, method=GMRES(preconditioner="eigen", maxiter=maxiter),
+                           check_unique=False)
     except RuntimeError:
         if eq.dim > DENSE_MAX_DIM:
             raise
