@@ -25,6 +25,11 @@ class Method(eqx.Module):
         """The fields that determine a result, for fingerprints and summaries."""
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
+    def __repr__(self) -> str:  # every option, also the static ones equinox's repr hides
+        body = ", ".join(f"{k}={v!r}" if isinstance(v, str) or v is None else f"{k}={v}"
+                         for k, v in self.options().items())
+        return f"{type(self).__name__}({body})"
+
 
 def _positive(x, name, method):
     try:
