@@ -6,7 +6,9 @@ system -> jump operators (expansion) -> master equation -> solver (method object
 observables and tuning on top. The command line, run configs and the paper's figure helpers
 are the application layer :mod:`jaxredfield.app`, which the core never imports.
 
-Importing the package enables JAX's float64 mode (see :mod:`jaxredfield._config`).
+Importing the package enables JAX's float64 mode (see :mod:`jaxredfield._config`). The
+persistent XLA compilation cache stays off unless asked for (:func:`enable_compilation_cache`,
+``JAXREDFIELD_CACHE=1``; see :mod:`jaxredfield._cache`); the CLI and examples turn it on.
 """
 
 from . import _config  # noqa: F401  (float64)
@@ -70,6 +72,7 @@ from .solvers import steadystate as steadystate
 from .trajectories import MCSolveResult as MCSolveResult
 from .trajectories import mcsolve as mcsolve
 from ._progress import set_progress as set_progress
+from ._cache import enable_compilation_cache as enable_compilation_cache
 
 # observables
 from .observables import bond_current as bond_current
@@ -89,6 +92,10 @@ from .tuning import negative_weight_loss as negative_weight_loss
 from .tuning import steady_distance_loss as steady_distance_loss
 from .tuning import tune as tune
 
+from . import _cache as _cache_module  # noqa: E402
+
+_cache_module._enable_on_import()  # off unless JAXREDFIELD_CACHE=1
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -107,7 +114,7 @@ __all__ = [
     # solvers, their method objects and results
     "Chebyshev", "Diffrax", "Direct", "GMRES", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
-    "MCSolveResult", "mcsolve", "set_progress",
+    "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
     # observables
     "bond_current", "eigenstate_populations", "expect", "gibbs_state", "magnetization",
     "operator_on", "spin_current", "trace_distance",

@@ -1,6 +1,9 @@
 import os
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
+# the CLI and examples turn on the persistent compilation cache; the tests that call them
+# in-process keep it off (tests/test_cache.py checks it in subprocesses)
+os.environ.setdefault("JAXREDFIELD_CACHE", "0")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
