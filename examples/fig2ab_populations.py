@@ -87,6 +87,7 @@ def plot(ax_t, ax_k, ts, res):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--T", type=float, default=2.2, help="left bath temperature T_l / h")

@@ -34,6 +34,7 @@ def distances(L: int, J: float, T: float, orders=(1, 4), T_r=None, kind="ohmic",
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--Tmin", type=float, default=0.5)

@@ -93,6 +93,7 @@ def plot(ax, rows, orders):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--J", type=float, default=1.0)

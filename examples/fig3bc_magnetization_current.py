@@ -46,6 +46,7 @@ def compute(L=6, T=2.2, J=1.0, order=4, tmax=20.0, nt=81, T_r=None):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--T", type=float, default=2.2)

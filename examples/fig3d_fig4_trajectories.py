@@ -53,6 +53,7 @@ def simulate(L, ntraj, tmax, nt, seed=0, batch_size=4, out=None, progress=True):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=19)
     ap.add_argument("--ntraj", type=int, default=4)

@@ -35,6 +35,7 @@ import fig2ab_populations
 import fig2cd_trace_distance
 import fig3a_memory_time
 import fig3bc_magnetization_current
+import jaxredfield as jr
 from jaxredfield.app import paper
 
 #: panel (a) as Fig. 2(d): N = 1 dashed, N = 4 solid, standard local Lindblad dash-dotted
@@ -131,6 +132,7 @@ def plot(plt, res, args):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--T", type=float, default=2.2, help="T_l of panels (c)-(f), units of h")

@@ -57,6 +57,7 @@ def _edges(x, log=False):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--equation", choices=tuple(BUILDERS), default="redfield",
                     help="ad-hoc local Redfield (Fig. S.3) or ad-hoc local Lindblad (Fig. S.5)")

@@ -77,6 +77,7 @@ def populations(L=4, T=2.0, orders=(1, 4), nmax=2, J=1.0, tmax=60.0, nt=121):
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=4)
     ap.add_argument("--nmax", type=int, default=2)

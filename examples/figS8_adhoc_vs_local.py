@@ -35,6 +35,7 @@ def adhoc_vs_local(L, J, T, orders=(1, 4)) -> dict:
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=6)
     ap.add_argument("--J", type=float, nargs="+", default=[0.3, 1.0])

@@ -40,6 +40,7 @@ def order_distances(L, J, T, orders=ORDERS, kind="ohmic", E_D=None) -> dict:
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     paper.add_bath_arguments(ap)
     ap.add_argument("--L", type=int, default=6)

@@ -45,6 +45,7 @@ def transfer_distances(params: dict, L: int, T: float, N: int) -> dict:
 
 
 def main(argv=None):
+    jr.enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--L", type=int, default=4, help="chain on which the parameters are tuned (<= 6)")
     ap.add_argument("--transfer", type=int, nargs="*", default=[6, 8], help="chains they are applied to")

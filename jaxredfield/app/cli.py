@@ -132,6 +132,9 @@ def run(path) -> int:
 
 
 def main(argv=None) -> int:
+    from .._cache import enable_compilation_cache
+
+    enable_compilation_cache()  # compiled programs reused by the next run (JAXREDFIELD_CACHE=0: off)
     parser = argparse.ArgumentParser(prog="jaxredfield", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd")
