@@ -11,20 +11,14 @@ import time
 
 import numpy as np
 
+from .test_trajectories_checkpoint import CHAIN
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMEOUT_S = 240
 
-# the run, shared by the test process (one process) and the two workers
-SETUP = textwrap.dedent("""
-    import numpy as np, jax
-    import jaxredfield as jr
-    model = jr.xxz_chain(4)
-    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
-    eq = jr.standard_local_lindblad(system)
-    plus = np.ones(2) / np.sqrt(2)
-    psi0 = np.kron(np.kron(plus, plus), np.kron(plus, plus))
-    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)] + [jr.spin_current(model, 1)]
-    TS = np.linspace(0.0, 2.0, 5)
+# the run, shared by the test process (one process) and the two workers: the chain of
+# test_trajectories_checkpoint.py, 32 trajectories with another key
+SETUP = CHAIN + textwrap.dedent("""
     def run(**kw):
         # 32 trajectories in 2 chunks of 16 (8 per process per chunk); the shapes of
         # test_trajectories_checkpoint.py's run, so the one-process run compiles once per session

@@ -18,8 +18,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TS = np.linspace(0.0, 2.0, 5)
 NTRAJ, BATCH = 48, 16
 
-# the run shared by the test process and the subprocess scripts
-SETUP = textwrap.dedent("""
+# the chain and e_ops shared by the test process and the subprocess scripts (and by
+# tests/test_distributed.py, which runs it in two processes)
+CHAIN = textwrap.dedent("""
     import numpy as np, jax
     import jaxredfield as jr
     from jaxredfield.trajectories import mcsolve
@@ -30,6 +31,8 @@ SETUP = textwrap.dedent("""
     psi0 = np.kron(np.kron(plus, plus), np.kron(plus, plus))
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)] + [jr.spin_current(model, 1)]
     TS = np.linspace(0.0, 2.0, 5)
+""")
+SETUP = CHAIN + textwrap.dedent("""
     def run(**kw):
         return mcsolve(eq, psi0, TS, 48, jax.random.key(5), e_ops=e_ops, batch_size=16,
                        progress=False, **kw)
