@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# GPU benchmarks of issue 13 item 7 on one NVIDIA H100/H200, under 8 minutes in all:
+#
+#   bash benchmarks/gpu.sh           # -> benchmarks/results/gpu.json, gpu.md, gpu.log
+#   bash benchmarks/gpu.sh --quick   # CPU smoke run (small sizes) into a temporary folder
+#
+# Uses .venv (`make venv`); when its jax sees no GPU, installs jax[cuda12] of the same version
+# into it. Each stage of benchmarks/bench_gpu.py (see its docstring) runs in its own process
+# under `timeout` and updates gpu.json / gpu.md as it goes; a stage that exits non-zero is
+# noted there (124 = timeout), a killed trajectory stage keeps its finished chunks in a
+# checkpoint under /tmp and its rate up to the kill is reported. Per-stage timeouts (seconds)
+# T_VENV T_INSTALL T_TRAJ128 T_TRAJ64 T_HPSI T_MESOLVE and the whole-script budget BUDGET
+# can be overridden from the environment; a stage never runs past the budget.
+set -u
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+BUDGET=${BUDGET:-465}
+QUICK=
+if [ "${1:-}" = --quick ]; then
+    QUICK=--quick
+    OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/jaxredfield_gpu_quick.XXXXXX")}
+else
+    OUT=${OUT:-benchmarks/results}
+fi
+mkdir -p "$OUT"
+exec > >(tee "$OUT/gpu.log") 2>&1
+echo "gpu.sh: results in $OUT ($(date '+%F %T'))"
+export JAXREDFIELD_CACHE=0  # honest compile times: no persistent XLA cache
+
+timeout "${T_VENV:-90}" make venv || [ -x "$PY" ] || { echo "gpu.sh: no .venv (make venv failed)"; exit 1; }
+
+if [ -z "$QUICK" ] && ! "$PY" -c 'import jax; jax.devices("gpu")' >/dev/null 2>&1; then
+    ver=$("$PY" -c 'import jax; print(jax.__version__)')
+    echo "gpu.sh: jax $ver sees no GPU; installing jax[cuda12]==$ver into .venv"
+    timeout "${T_INSTALL:-90}" "$PY" -m pip install -q "jax[cuda12]==$ver"
+    if ! "$PY" -c 'import jax; print("gpu.sh: devices", jax.devices("gpu"))'; then
+        echo "gpu.sh: still no GPU visible to jax; stopping"
+        exit 1
+    fi
+fi
+
+rm -f "$OUT/gpu.json"
+mark() { "$PY" benchmarks/bench_gpu.py --out "$OUT" --mark "$1" "$2"; }
+
+stage() {  # stage NAME TIMEOUT: run one stage, at most TIMEOUT s and never past the budget
+    local t=$2 left=$((BUDGET - SECONDS - 5)) rc
+    ((left < t)) && t=$left
+    if ((t < 15)); then
+        echo "gpu.sh: stage $1 skipped (script budget of ${BUDGET}s spent)"
+        mark "$1" "skipped: script budget spent"
+        return
+    fi
+    echo "== stage $1 (timeout ${t}s, ${SECONDS}s elapsed)"
+    timeout -k 5 "$t" "$PY" benchmarks/bench_gpu.py $QUICK --out "$OUT" --stages "$1"
+    rc=$?
+    if ((rc == 124 || rc == 137)); then
+        mark "$1" "killed by the ${t}s timeout"
+    elif ((rc != 0)); then
+        mark "$1" "exit code $rc"
+    fi
+}
+
+stage traj128 "${T_TRAJ128:-110}"
+stage traj64 "${T_TRAJ64:-90}"
+stage hpsi "${T_HPSI:-120}"
+stage mesolve "${T_MESOLVE:-50}"
+"$PY" benchmarks/bench_gpu.py --out "$OUT" --render-only
+echo "gpu.sh: done in ${SECONDS}s; see $OUT/gpu.md"
+cat "$OUT/gpu.md"
