@@ -91,7 +91,11 @@ def trajectory(key, psi0, tsave, prop, unr, e_ops, herm, axis_name=None):
             crossed = ~rooting & (f < 0) & ~hit
             accept = (~rooting & (f >= 0) & ~hit) | bad
             conv = ~bad & (hit | (rooting & br.exhausted(t)))
-            br = br.update(crossed, s, f, dn, st.log_norm - lr, st.log_norm_rate)
+            # a trial that lands before the crossing is progress: the trajectory moves there
+            # and the next trial starts from it (a shorter propagation) instead of from the
+            # step start
+            advance = rooting & (f >= 0) & ~conv & ~bad
+            br = br.update(crossed, s, f, dn, st.log_norm - lr, st.log_norm_rate, advance)
 
             def jump():
                 pj, rj, fj = unr.jump(psi_s, key, st.njumps)
@@ -102,10 +106,10 @@ def trajectory(key, psi0, tsave, prop, unr, e_ops, herm, axis_name=None):
             any_conv = conv if axis_name is None else jax.lax.pmax(conv.astype(jnp.int32), axis_name) > 0
             pj, lnj, dnj, rj, fj = jax.lax.cond(any_conv, jump, lambda: (psi_s, ln, dn, st.r, one))
             st = State(
-                t=jnp.where(accept, jnp.where(last | bad, t_end, t + s), jnp.where(conv, t + s, t)),
-                psi=jnp.where(accept, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi)),
-                log_norm=jnp.where(accept, ln, jnp.where(conv, lnj, st.log_norm)),
-                log_norm_rate=jnp.where(accept, dn, jnp.where(conv, dnj, st.log_norm_rate)),
+                t=jnp.where(accept, jnp.where(last | bad, t_end, t + s), jnp.where(conv | advance, t + s, t)),
+                psi=jnp.where(accept | advance, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi)),
+                log_norm=jnp.where(accept | advance, ln, jnp.where(conv, lnj, st.log_norm)),
+                log_norm_rate=jnp.where(accept | advance, dn, jnp.where(conv, dnj, st.log_norm_rate)),
                 r=jnp.where(conv, rj, st.r),
                 njumps=st.njumps + conv.astype(st.njumps.dtype),
                 weight=jnp.where(conv, st.weight * fj, st.weight),

@@ -1,7 +1,8 @@
 r"""The jump time of a step that crossed ||psi||^2 = r: the root of
 f(s) = log||psi(t + s)||^2 - log r in a bracket [s_lo, s_hi] with f and f' = -<Gamma> known at
 both ends; each trial is the root of the cubic Hermite interpolant of f, propagating from the
-step start, until |f| < ``JUMP_TOL``."""
+bracket's low end (the trajectory advances to every trial that lands before the crossing),
+until |f| < ``JUMP_TOL``."""
 
 from __future__ import annotations
 
@@ -39,19 +40,21 @@ class Bracket(NamedTuple):
         """The next trial step length within the bracket."""
         return hermite_root(self.s_lo, self.f_lo, self.d_lo, self.s_hi, self.f_hi, self.d_hi)
 
-    def update(self, crossed, s, f, df, f0, df0):
+    def update(self, crossed, s, f, df, f0, df0, advance=False):
         """After a propagation of length ``s`` with f, f' = ``f``, ``df`` at its end: a step
         that ``crossed`` the threshold opens the bracket [0, s] (f0, df0: at the step start);
-        a trial replaces the end on its side."""
+        a trial replaces the end on its side. ``advance``: the trajectory moved to the trial
+        point (a trial on the low side), so the bracket's origin moves with it: [0, s_hi - s]."""
         rooting = self.rooting == 1
         lo = f >= 0
         zero = jnp.zeros((), jnp.float64)
         hi_side = crossed | (rooting & ~lo)
+        s_hi = jnp.where(hi_side, s, self.s_hi)
         return self._replace(
-            s_lo=jnp.where(crossed, zero, jnp.where(rooting & lo, s, self.s_lo)),
+            s_lo=jnp.where(crossed | advance, zero, jnp.where(rooting & lo, s, self.s_lo)),
             f_lo=jnp.where(crossed, f0, jnp.where(rooting & lo, f, self.f_lo)),
             d_lo=jnp.where(crossed, df0, jnp.where(rooting & lo, df, self.d_lo)),
-            s_hi=jnp.where(hi_side, s, self.s_hi),
+            s_hi=jnp.where(advance, s_hi - s, s_hi),
             f_hi=jnp.where(hi_side, f, self.f_hi),
             d_hi=jnp.where(hi_side, df, self.d_hi),
             iters=jnp.where(rooting, self.iters + 1, 0),
