@@ -13,6 +13,7 @@ from ..equations import MasterEquation
 from ..method import Diffrax, check_method
 from ..observables import expect
 from ..result import MESolveResult
+from ._generator import Generator
 
 
 def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Diffrax(),
@@ -60,8 +61,8 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     ops, herm = as_e_ops(e_ops, eq.L, eq.d)
     meter = dfx.TqdmProgressMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
     with diffrax_complex_ok():
-        states, final, exps, stats, result = _mesolve(eq, rho0, tsave, ops, herm, save_states,
-                                                      method, meter)
+        states, final, exps, stats, result = _mesolve(Generator.build(eq), rho0, tsave, ops, herm,
+                                                      save_states, method, meter)
     out = (states, exps, final, tsave)  # (tsave: an array to thread the runtime checks on)
     bad_result = result != dfx.RESULTS.successful
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in out[:3] if x is not None]))
@@ -84,13 +85,13 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
 
 
 @eqx.filter_jit
-def _mesolve(eq, rho0, tsave, ops, herm, save_states, method, meter):
+def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter):
     def fn(t, y, args):
         ex = [expect(o, y) for o in ops]
         ex = [e.real if h else e for e, h in zip(ex, herm)]
         return (y if save_states else None), ex
 
-    term = dfx.ODETerm(lambda t, y, args: eq(y))
+    term = dfx.ODETerm(lambda t, y, args: gen(y))
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tsave, fn=fn), dfx.SubSaveAt(t1=True)])
     sol = dfx.diffeqsolve(
         term, method.solver, t0=tsave[0], t1=tsave[-1], dt0=None, y0=rho0, saveat=saveat,

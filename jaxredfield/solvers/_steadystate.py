@@ -24,6 +24,7 @@ from .._progress import bar, progress_enabled
 from ..equations import MasterEquation
 from ..method import GMRES, Direct, check_method
 from ..result import SteadyStateResult
+from ._generator import Generator
 
 #: largest Hilbert-space dimension for which method=None (automatic) uses Direct
 DENSE_MAX_DIM = 64
@@ -271,15 +272,16 @@ def _eigen_preconditioner(eq):
 def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="GMRES"):
     """GMRES from ``rho``: returns (solution, converged, restart cycles)."""
     traced = not all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho, prec)))
+    gen = Generator.build(eq)  # (outside the jit: zero diagonals of concrete terms dropped)
     if not progress_enabled(progress) or traced:  # (no progress bar inside a trace)
-        rho, ok, _, steps = _gmres(eq, rho, tol, maxiter, restart, prec)
+        rho, ok, _, steps = _gmres(eq, gen, rho, tol, maxiter, restart, prec)
         return rho, ok, steps
     # blocks of iterations, warm-started, with the residual shown in between
     block, done, ok, steps = 10 * restart, 0, False, 0
     with bar(maxiter, desc, "iter", progress) as pbar:
         while done < maxiter and not ok:
             n_block = min(block, maxiter - done)
-            rho, ok, res, n = _gmres(eq, rho, tol, n_block, restart, prec)
+            rho, ok, res, n = _gmres(eq, gen, rho, tol, n_block, restart, prec)
             done += block
             steps += int(n)
             pbar.update(n_block)
@@ -288,7 +290,7 @@ def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="
 
 
 @eqx.filter_jit
-def _gmres(eq, rho0, tol, maxiter, restart, prec=None):
+def _gmres(eq, gen, rho0, tol, maxiter, restart, prec=None):
     D = eq.dim
     eye = jnp.eye(D, dtype=jnp.complex128)
     # The system in units of the rate bound g >= ||G|| (_generator_bound): A(x) = G(x)/g +
@@ -303,7 +305,7 @@ def _gmres(eq, rho0, tol, maxiter, restart, prec=None):
     g = _generator_bound(eq)
 
     def A(x):
-        return eq(x) / g + jnp.trace(x) / D * eye
+        return gen(x) / g + jnp.trace(x) / D * eye
 
     op = lx.FunctionLinearOperator(A, jax.eval_shape(lambda: rho0))
     b = eye / D
