@@ -31,21 +31,19 @@ from .local import LocalOperator, embed
 
 
 def patterns(op: LocalOperator):
-    """The digit-shift patterns of ``op`` as (offset, table, index): the diagonal with that
-    offset is ``table[index]`` (index: the digits a(s) of every basis state s, NumPy). All
-    patterns for a traced matrix; the nonzero ones for a concrete one."""
+    """The digit-shift patterns of ``op`` as (offset, table, S): the diagonal with that
+    offset is ``table[a(s)]`` (a(s): the digits of basis state s on the sorted sites S). All
+    patterns for a traced matrix (``table`` a JAX array gathered from it); the nonzero ones for
+    a concrete matrix (``table`` NumPy: host work only, no per-pattern dispatch)."""
     L, d = op.L, op.d
     S = tuple(sorted(op.sites))
     M = embed(op.matrix, op.sites, S, d)
-    k = len(S)
-    D = d**L
-    idx = np.arange(D, dtype=np.int64)
-    a_of_s = np.zeros(D, dtype=np.int64)
-    for j in S:
-        a_of_s = a_of_s * d + (idx // d ** (L - 1 - j)) % d
     concrete = not isinstance(M, jax.core.Tracer)
-    Mn = np.asarray(M) if concrete else None
+    if concrete:
+        M = np.asarray(M)
+    k = len(S)
     a_digits = np.array(list(itertools.product(range(d), repeat=k)), dtype=np.int64).reshape(-1, k)
+    rows = np.arange(d**k)
     out = []
     for delta in itertools.product(range(-(d - 1), d), repeat=k):
         b_digits = a_digits + np.array(delta, dtype=np.int64)
@@ -53,13 +51,24 @@ def patterns(op: LocalOperator):
         if not valid.any():
             continue
         b = np.ravel_multi_index(np.clip(b_digits, 0, d - 1).T, (d,) * k)
-        rows = np.arange(d**k)
-        if concrete and not np.any(Mn[rows[valid], b[valid]]):
-            continue
-        table = jnp.where(jnp.asarray(valid), M[rows, b], 0)
+        if concrete:
+            table = np.where(valid, M[rows, b], 0)
+            if not np.any(table):
+                continue
+        else:
+            table = jnp.where(jnp.asarray(valid), M[rows, b], 0)
         offset = sum(int(x) * d ** (L - 1 - j) for x, j in zip(delta, S))
-        out.append((offset, table, a_of_s))
+        out.append((offset, table, S))
     return out
+
+
+def _digits_index(S, L, d):
+    """a(s): the digits of every basis state s on the sites S as one index (NumPy)."""
+    idx = np.arange(d**L, dtype=np.int64)
+    a = np.zeros(d**L, dtype=np.int64)
+    for j in S:
+        a = a * d + (idx // d ** (L - 1 - j)) % d
+    return a
 
 
 def n_patterns(op: LocalOperator) -> int:
@@ -80,32 +89,52 @@ class DiaOperator(eqx.Module):
         ops = list(ops)
         if not ops:
             raise ValueError("`ops` is empty")
+        L, d = ops[0].L, ops[0].d
         acc: dict = {}
+        index: dict = {}
         for op in ops:
-            for offset, table, index in patterns(op):
-                v = table.astype(dtype)[index]
+            for offset, table, S in patterns(op):
+                if S not in index:
+                    index[S] = _digits_index(S, L, d)
+                v = table[index[S]]  # NumPy for concrete terms, a gather for traced ones
                 acc[offset] = v if offset not in acc else acc[offset] + v
         if not acc:  # all terms are zero
-            acc[0] = jnp.zeros(ops[0].d ** ops[0].L, dtype)
+            acc[0] = np.zeros(d**L)
         offsets = tuple(sorted(acc))
-        return cls(jnp.stack([acc[o] for o in offsets]), offsets, max(abs(o) for o in offsets))
+        concrete = all(isinstance(v, np.ndarray) for v in acc.values())
+        diags = (jnp.asarray(np.stack([acc[o] for o in offsets]), dtype) if concrete
+                 else jnp.stack([jnp.asarray(acc[o]).astype(dtype) for o in offsets]))
+        return cls(diags, offsets, max(abs(o) for o in offsets))
 
-    def rows(self, x):
-        """A x: the operator on the row index of x (d^L, m)."""
-        D, P = x.shape[0], self.pad
-        xp = jnp.pad(x, ((P, P), (0, 0))) if P else x
+    def rows(self, x, padded=None):
+        """A x: the operator on the row index of x (d^L, m). ``padded``: (xp, P), x already
+        zero-padded by P >= ``self.pad`` rows (and columns) on both sides, shared between
+        several products."""
+        D = x.shape[0]
+        if padded is None:
+            P, Q = self.pad, 0
+            xp = jnp.pad(x, ((P, P), (0, 0))) if P else x
+        else:
+            xp, P = padded
+            Q = P if xp.shape[1] != x.shape[1] else 0
         out = None
         for k, o in enumerate(self.offsets):
-            t = self.diags[k][:, None] * xp[P + o : P + o + D]
+            t = self.diags[k][:, None] * xp[P + o : P + o + D, Q : Q + x.shape[1]]
             out = t if out is None else out + t
         return out
 
-    def cols(self, x):
-        """x A^T: the operator on the column index of x (m, d^L)."""
-        D, P = x.shape[1], self.pad
-        xp = jnp.pad(x, ((0, 0), (P, P))) if P else x
+    def cols(self, x, padded=None):
+        """x A^T: the operator on the column index of x (m, d^L) (``padded`` as in
+        :meth:`rows`)."""
+        D = x.shape[1]
+        if padded is None:
+            P, Q = self.pad, 0
+            xp = jnp.pad(x, ((0, 0), (P, P))) if P else x
+        else:
+            xp, P = padded
+            Q = P if xp.shape[0] != x.shape[0] else 0
         out = None
         for k, o in enumerate(self.offsets):
-            t = self.diags[k][None, :] * xp[:, P + o : P + o + D]
+            t = self.diags[k][None, :] * xp[Q : Q + x.shape[0], P + o : P + o + D]
             out = t if out is None else out + t
         return out
