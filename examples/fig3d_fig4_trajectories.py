@@ -34,7 +34,7 @@ import jaxredfield as jr
 from jaxredfield.app import paper
 
 
-def simulate(L, ntraj, tmax, nt, seed=0, batch_size=4, out=None, progress=True):
+def simulate(L, ntraj, tmax, nt, seed=0, batch_size=None, out=None, progress=True):
     model = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
     system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
     psi0 = np.zeros(2**L)
@@ -59,7 +59,7 @@ def main(argv=None):
     ap.add_argument("--ntraj", type=int, default=4)
     ap.add_argument("--tmax", type=float, default=5.0)
     ap.add_argument("--nt", type=int, default=21)
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int, default=None, help="lanes (default: chosen per backend and L)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results")
     ap.add_argument("--no-progress", action="store_true")

@@ -20,9 +20,9 @@ TIMEOUT_S = 240
 # test_trajectories_checkpoint.py, 32 trajectories with another key
 SETUP = CHAIN + textwrap.dedent("""
     def run(**kw):
-        # 32 trajectories in 2 chunks of 16 (8 per process per chunk); the shapes of
+        # 32 trajectories in 2 chunks of 4 lanes x 4 (2 lanes per process); the shapes of
         # test_trajectories_checkpoint.py's run, so the one-process run compiles once per session
-        return jr.mcsolve(eq, psi0, TS, 32, jax.random.key(11), e_ops=e_ops, batch_size=16,
+        return jr.mcsolve(eq, psi0, TS, 32, jax.random.key(11), e_ops=e_ops, batch_size=4,
                           progress=False, keep_trajectories=True, keep_final_states=True, **kw)
 """)
 

@@ -101,8 +101,15 @@ def test_results_independent_of_batch_size(chain):
                 keep_trajectories=True, keep_final_states=True)
     b = mcsolve(eq, psi0, TS, 64, jax.random.key(3), e_ops=e_ops, batch_size=50, progress=False,
                 keep_trajectories=True, keep_final_states=True)
-    np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
-    np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(b.expect_trajectories), rtol=0, atol=1e-12)
+    # lanes run queues of trajectories back to back: 16 lanes x 4 (one chunk), 50 lanes (14
+    # with two trajectories), 5 lanes (chunks of 20, the last one partial)
+    d = mcsolve(eq, psi0, TS, 64, jax.random.key(3), e_ops=e_ops, batch_size=5, progress=False,
+                keep_trajectories=True, keep_final_states=True)
+    for other in (b, d):
+        np.testing.assert_array_equal(a.stats["njumps"], other.stats["njumps"])
+        np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(other.expect_trajectories),
+                                   rtol=0, atol=1e-12)
+        np.testing.assert_allclose(np.asarray(a.final_state), np.asarray(other.final_state), rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(a.expect), np.asarray(b.expect), rtol=0, atol=1e-12)
     np.testing.assert_allclose(np.asarray(a.expect_stderr), np.asarray(b.expect_stderr), rtol=0, atol=1e-12)
     assert a.expect_trajectories.shape == (64, len(e_ops), len(TS))

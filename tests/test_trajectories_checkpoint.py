@@ -16,7 +16,7 @@ from jaxredfield.trajectories import mcsolve
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TS = np.linspace(0.0, 2.0, 5)
-NTRAJ, BATCH = 48, 16
+NTRAJ, BATCH = 48, 4  # 3 chunks of 4 lanes x 4 trajectories
 
 # the chain and e_ops shared by the test process and the subprocess scripts (and by
 # tests/test_distributed.py, which runs it in two processes)
@@ -34,7 +34,7 @@ CHAIN = textwrap.dedent("""
 """)
 SETUP = CHAIN + textwrap.dedent("""
     def run(**kw):
-        return mcsolve(eq, psi0, TS, 48, jax.random.key(5), e_ops=e_ops, batch_size=16,
+        return mcsolve(eq, psi0, TS, 48, jax.random.key(5), e_ops=e_ops, batch_size=4,
                        progress=False, **kw)
 """)
 
@@ -169,7 +169,7 @@ def test_fingerprint_holds_only_the_methods_options(setup, tmp_path):
     eq, psi0, e_ops = setup["eq"], setup["psi0"], setup["e_ops"]
     # the shapes of test_checkpoint_mismatch_and_corruption's run (compiled once)
     kw = dict(eq=eq, psi0=psi0, tsave=TS[:2], ntraj=8, key=jax.random.key(4), e_ops=e_ops,
-              batch_size=4, progress=False, keep_trajectories=True)
+              batch_size=1, progress=False, keep_trajectories=True)  # 2 chunks of 4
     path = str(tmp_path / "cheb.npz")
     mod = sys.modules["jaxredfield.trajectories._checkpoint"]
     mod.after_write_hook = _stop_after_first_chunk

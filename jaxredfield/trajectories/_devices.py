@@ -25,6 +25,18 @@ def chunk_size(batch_size: int, ntraj: int, sharding) -> int:
     return -(-B // ndev) * ndev
 
 
+def default_batch_size(D: int) -> int:
+    """Lanes (trajectories in flight) when ``batch_size`` is not given, per backend and state
+    dimension D. CPU: vmapped lanes only pay while the working set (7 state vectors per
+    lane) stays in cache: 2^12 / D lanes (L = 10: 4, L >= 12: 1), measured
+    in ``benchmarks/bench_peers.py``; a batch of 16 at L = 16 cost 2.9x the time per
+    trajectory of one lane. Accelerators: a batch is what fills the device, 2^24 / D lanes
+    (about 2^24 amplitudes in flight; L = 19: 32), at most 1024."""
+    if jax.default_backend() == "cpu":
+        return max(1, min(64, 2**12 // D))
+    return max(1, min(1024, 2**24 // D))
+
+
 def chunk_indices(start: int, B: int, sharding):
     """Trajectory indices start, ..., start + B - 1 (int32), placed on the devices."""
     idx_np = np.arange(start, start + B, dtype=np.int32)

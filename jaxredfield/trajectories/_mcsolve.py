@@ -28,11 +28,16 @@ from ..equations import MasterEquation
 from ..method import Chebyshev, Diffrax, Method, check_method
 from ..result import Result
 from . import _checkpoint
-from ._devices import batch_sharding, chunk_indices, chunk_size, to_host
+from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
 from ._loop import chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
 from ._unravelling import Unravelling
+
+#: trajectories each lane runs back to back per chunk (a chunk = batch_size * QUEUE
+#: trajectories: the unit of progress and checkpoints); a lane that finishes one trajectory
+#: starts its next at once instead of waiting for the other lanes
+QUEUE = 4
 
 
 class MCSolveResult(Result):
@@ -70,7 +75,8 @@ class MCSolveResult(Result):
 
 
 def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
-            method: Method = Chebyshev(), batch_size: int = 64, keep_trajectories: bool = False,
+            method: Method = Chebyshev(), batch_size: int | None = None,
+            keep_trajectories: bool = False,
             keep_final_states: bool = False, progress: bool | None = None, checkpoint=None,
             dtype=jnp.complex128, max_trace_error: float = 0.05) -> MCSolveResult:
     r"""Monte-Carlo wave-function trajectories (Mølmer–Castin–Dalibard, waiting-time form) of a
@@ -103,8 +109,15 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       rigorous truncation bound per propagation step of a unit state (default 1e-10); or
       ``jr.Diffrax(solver, rtol, atol, max_steps)``: a diffrax solver (default Tsit5) with a
       PIDController, the reference. Other methods raise ``TypeError``.
-    - `batch_size`: trajectories run together (vmapped) per chunk; memory grows linearly in it.
-      With several devices it is rounded up to a multiple of the device count.
+    - `batch_size`: lanes, i.e. trajectories in flight (vmapped); memory grows linearly in
+      it. Each lane runs its trajectories back to back: a lane that finishes a trajectory
+      starts its next one at once instead of waiting for the other lanes (lane b of a chunk
+      runs trajectories start + b, start + b + batch_size, ...); a chunk, the unit of
+      progress updates and checkpoints, holds ``4 * batch_size`` trajectories. ``None``
+      (default): chosen per backend and dimension D = d^L (``default_batch_size``): on a CPU
+      2^12 / D lanes (L = 10: 4, L >= 12: 1: more lanes only pay while their working
+      set stays in cache), on an accelerator 2^24 / D (at most 1024). With several
+      devices it is rounded up to a multiple of the device count.
     - `keep_trajectories`: also return every trajectory's expectation values.
     - `keep_final_states`: also return every trajectory's normalized state at ``tsave[-1]``.
     - `progress`: a tqdm bar on stderr (trajectories done / ntraj, rate, ETA; signed runs
@@ -176,7 +189,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     signed = bool(eq.negative_jumps)
     check_positive(max_trace_error, "max_trace_error")
     ntraj = check_positive_int(ntraj, "ntraj")
-    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size is not None:
+        batch_size = check_positive_int(batch_size, "batch_size")
     key = _check_key(key)
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
@@ -198,7 +212,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     psi0_c = psi0.astype(dtype)
 
     sharding = batch_sharding()
-    B = chunk_size(batch_size, ntraj, sharding)
+    if batch_size is None:
+        batch_size = default_batch_size(D)
+    B = chunk_size(batch_size, ntraj, sharding)  # lanes
+    q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
+    lanes = chunk_indices(0, B, sharding)
     n_ops, n_t = len(ops), tsave.shape[0]
     n_rows = n_ops + signed  # signed: the last row is the weight mu
     cdtype = np.float64 if all(herm) else np.complex128
@@ -209,11 +227,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     n_written = 0
     pbar = bar(ntraj, "mcsolve", "traj", progress, initial=tally.done)
     with diffrax_complex_ok(), pbar:
-        for start in range(tally.done, ntraj, B):
-            m = min(B, ntraj - start)
-            # always a full chunk (one compilation); the padding trajectories are discarded
-            idx = chunk_indices(start, B, sharding)
-            ex, psi, nj = chunk(key, idx, psi0_c, tsave, prop, unr, ops_c, herm)
+        for start in range(tally.done, ntraj, B * q):
+            m = min(B * q, ntraj - start)
+            # start and m are traced: one compilation for every chunk, the last one included
+            ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0_c, tsave, prop,
+                                unr, ops_c, herm, keep_final_states)
             ex = to_host(ex)[:m].astype(cdtype)
             nj = to_host(nj)[:m]
             psi = to_host(psi)[:m] if keep_final_states else None
