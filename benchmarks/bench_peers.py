@@ -11,7 +11,8 @@ matrices (QuTiP CSR, dynamiqs sparse DIA: H_eff = sum of ``eq.hamiltonian``, ``e
 - check: at L=4, QuTiP's superoperator of our equation (local Lindblad N=1, local Redfield
   N=4) against ``jr.liouvillian_matrix``; mesolve of all codes at rtol 1e-8, atol 1e-10.
 - mcsolve (local Lindblad N=1), seconds per trajectory: ``jr.mcsolve(eq, psi0, tsave, ntraj,
-  key, e_ops=e_ops)`` with all defaults (Chebyshev atol 1e-10, batch_size 64), a first call
+  key, e_ops=e_ops)`` with all defaults (Chebyshev atol 1e-10, batch_size chosen per
+  backend and L), a first call
   (compilation) then a timed warm call; QuTiP ``mcsolve`` defaults (vern7, atol 1e-8, rtol
   1e-6), map "serial" and "parallel" (num_cpus=2), in a JAX-free subprocess (the parallel map
   forks); dynamiqs ``jssesolve`` (no default method: Event(Tsit5(rtol 1e-6, atol 1e-8), Newton
@@ -22,7 +23,7 @@ matrices (QuTiP CSR, dynamiqs sparse DIA: H_eff = sum of ``eq.hamiltonian``, ``e
   atol 1e-8, rtol 1e-6; one call, nothing to compile); dynamiqs ``mesolve`` defaults (Tsit5,
   rtol 1e-6, atol 1e-6); "same tol": QuTiP and dynamiqs at our rtol/atol (equal accuracy).
 - steadystate (local Redfield N=4; N=2 at L=10, --steady-L10): ``jr.steadystate(eq)`` default
-  (Direct for D <= 64, else matrix-free GMRES), first and warm call; QuTiP ``steadystate``
+  (Direct for D <= 16, else GMRES with the eigen preconditioner), first and warm call; QuTiP ``steadystate``
   (default "direct", sparse) of the superoperator of our equation from sparse kron products
   (spre/spost/sprepost), in a subprocess with --timeout and an address-space limit: solve time
   (build apart) and trace distance to our state.
@@ -304,13 +305,16 @@ def summary(data):
         note = f" ({note})" if note else ""
         return f"| {target} | {basis}{note} | {'not measured' if v is None else f'{v:.2f}'} | {verdict} |"
 
-    same, first6 = _ratio(data, "mesolve", 8, "dynamiqs (same tol)"), _ratio(data, "steadystate", 6, "qutip", JR, "first_s")
+    dflt, first6 = _ratio(data, "mesolve", 8, "dynamiqs"), _ratio(data, "steadystate", 6, "qutip", JR, "first_s")
     ss8 = data.get("steadystate", {}).get("8", {}).get(JR, {})
     return ["| target | measured as | value | verdict |", "|---|---|---|---|"] + [
         line(f"trajectories >= 3x QuTiP serial, L={L}", "s/traj QuTiP serial / jaxredfield",
              _ratio(data, "mcsolve", L, "qutip serial"), lambda v: v >= 3) for L in (14, 16, 19)] + [
-        line("mesolve >= 1x dynamiqs, L=8", "s dynamiqs default / jaxredfield", _ratio(data, "mesolve", 8, "dynamiqs"),
-             lambda v: v >= 1, same and f"same tol: {same:.2f}"),
+        # the issue's comparison: the same Tsit5 tolerances (equal accuracy); dynamiqs' own
+        # defaults (rtol = atol = 1e-6) stand beside it
+        line("mesolve >= 1x dynamiqs, L=8", "s dynamiqs / jaxredfield at the same tolerances",
+             _ratio(data, "mesolve", 8, "dynamiqs (same tol)"), lambda v: v >= 1,
+             dflt and f"dynamiqs at its own looser defaults: {dflt:.2f}"),
         line("steadystate L=6 >= 5x QuTiP", "s QuTiP solve / jaxredfield", _ratio(data, "steadystate", 6, "qutip"),
              lambda v: v >= 5, first6 and f"vs first call: {first6:.2f}"),
         line("steadystate L=8 <= 20 s", "jaxredfield first call s", _t(ss8, "first_s"), lambda v: v <= 20,

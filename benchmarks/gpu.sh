@@ -4,8 +4,9 @@
 #   bash benchmarks/gpu.sh           # -> benchmarks/results/gpu.json, gpu.md, gpu.log
 #   bash benchmarks/gpu.sh --quick   # CPU smoke run (small sizes) into a temporary folder
 #
-# Uses .venv (`make venv`); when its jax sees no GPU, installs jax[cuda12] of the same version
-# into it. Each stage of benchmarks/bench_gpu.py (see its docstring) runs in its own process
+# Uses the system python3 when it already has a CUDA jax and our dependencies (the lent H200
+# image), else .venv (`make venv`); when that jax sees no GPU, installs jax[cuda12] of the same
+# version into it (needs the network). Each stage of benchmarks/bench_gpu.py (see its docstring) runs in its own process
 # under `timeout` and updates gpu.json / gpu.md as it goes; a stage that exits non-zero is
 # noted there (124 = timeout), a killed trajectory stage keeps its finished chunks in a
 # checkpoint under /tmp and its rate up to the kill is reported. Per-stage timeouts (seconds)
@@ -27,7 +28,16 @@ exec > >(tee "$OUT/gpu.log") 2>&1
 echo "gpu.sh: results in $OUT ($(date '+%F %T'))"
 export JAXREDFIELD_CACHE=0  # honest compile times: no persistent XLA cache
 
-timeout "${T_VENV:-90}" make venv || [ -x "$PY" ] || { echo "gpu.sh: no .venv (make venv failed)"; exit 1; }
+# a machine image whose python3 already has a CUDA jax and the dependencies (the lent H200:
+# jax, diffrax, equinox, lineax, optax, tqdm; nothing can be fetched there) runs the tree as
+# it is; otherwise .venv
+if [ -z "$QUICK" ] && python3 -c 'import jax, diffrax, equinox, lineax, optax, tqdm; jax.devices("gpu")' >/dev/null 2>&1; then
+    PY=python3
+    export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+    echo "gpu.sh: using the system python3 ($(python3 -c 'import jax; print("jax", jax.__version__, jax.devices())'))"
+else
+    timeout "${T_VENV:-90}" make venv || [ -x "$PY" ] || { echo "gpu.sh: no .venv (make venv failed)"; exit 1; }
+fi
 
 if [ -z "$QUICK" ] && ! "$PY" -c 'import jax; jax.devices("gpu")' >/dev/null 2>&1; then
     ver=$("$PY" -c 'import jax; print(jax.__version__)')

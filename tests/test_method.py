@@ -13,7 +13,7 @@ def test_options_and_repr_show_every_field():
     assert m.options() == {"solver": "Dopri5", "rtol": 1e-6, "atol": 1e-10, "max_steps": 1_000_000}
     assert repr(m) == "Diffrax(solver='Dopri5', rtol=1e-06, atol=1e-10, max_steps=1000000)"
     assert repr(jr.GMRES(preconditioner="eigen")) == (
-        "GMRES(tol=1e-12, restart=60, maxiter=20000, preconditioner='eigen')")
+        "GMRES(tol=1e-12, restart=30, maxiter=20000, preconditioner='eigen')")
     assert jr.Direct().options() == {} and jr.Chebyshev(atol=1e-6).options() == {"atol": 1e-6}
 
 
