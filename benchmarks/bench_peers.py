@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pickle
 import platform
 import resource
 import signal
@@ -203,9 +202,8 @@ def in_child(task, P, args, **kw):
         resource.setrlimit(resource.RLIMIT_AS, (int(args.peer_mem_gb * 2**30),) * 2)
 
     with tempfile.TemporaryDirectory() as d:
-        inp, out = os.path.join(d, "in.pkl"), os.path.join(d, "out.pkl")
-        with open(inp, "wb") as f:
-            pickle.dump((task, P, kw), f)
+        inp, out = os.path.join(d, "in.npz"), os.path.join(d, "out.npz")
+        save_data(inp, {"task": task, "P": P, "kw": kw})
         p = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--child", inp, out], text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=limit, start_new_session=True)
         try:
@@ -216,18 +214,67 @@ def in_child(task, P, args, **kw):
             return {"error": f"timeout (> {args.timeout:g} s)"}
         if p.returncode != 0:
             return {"error": f"exit {p.returncode}: {(err.strip().splitlines() or [''])[-1][:200]}"}
-        with open(out, "rb") as f:
-            return pickle.load(f)
+        return load_data(out)
 
 
 def child(inp, out):
-    with open(inp, "rb") as f:
-        task, P, kw = pickle.load(f)
-    res = CHILD[task](P, **kw)
+    msg = load_data(inp)
+    res = CHILD[msg["task"]](msg["P"], **msg["kw"])
     with open("/proc/self/status") as f:  # VmHWM (kB); ru_maxrss would include the forking JAX parent
         res["peak_GB"] = next(int(ln.split()[1]) for ln in f if ln.startswith("VmHWM")) / 1e6
-    with open(out, "wb") as f:
-        pickle.dump(res, f)
+    save_data(out, res)
+
+
+def save_data(path, obj):
+    """A nest of dicts, lists, tuples, numbers, strings, None, arrays and scipy sparse matrices
+    in a data-only file: arrays in an ``np.savez`` archive, the structure as JSON beside them
+    (read back with ``allow_pickle=False``: loading runs no code)."""
+    import scipy.sparse as sp
+
+    arrays = {}
+
+    def enc(x):
+        if isinstance(x, dict):
+            return {"d": {k: enc(v) for k, v in x.items()}}
+        if isinstance(x, (list, tuple)):
+            return {"l" if isinstance(x, list) else "t": [enc(v) for v in x]}
+        if sp.issparse(x):
+            m, k = x.tocsr(), len(arrays)
+            arrays.update({f"{k}d": m.data, f"{k}i": m.indices, f"{k}p": m.indptr})
+            return {"csr": k, "shape": list(m.shape)}
+        if isinstance(x, np.ndarray):
+            k = len(arrays)
+            arrays[f"{k}a"] = x
+            return {"a": k}
+        if isinstance(x, (np.integer, np.floating)):
+            return {"v": x.item()}
+        return {"v": x}
+
+    spec = enc(obj)
+    np.savez(path, __spec__=np.array(json.dumps(spec)), **arrays)
+
+
+def load_data(path):
+    """The inverse of :func:`save_data`."""
+    import scipy.sparse as sp
+
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+
+    def dec(x):
+        if "d" in x:
+            return {k: dec(v) for k, v in x["d"].items()}
+        if "l" in x or "t" in x:
+            items = [dec(v) for v in x.get("l", x.get("t"))]
+            return items if "l" in x else tuple(items)
+        if "csr" in x:
+            k = x["csr"]
+            return sp.csr_matrix((arrays[f"{k}d"], arrays[f"{k}i"], arrays[f"{k}p"]), shape=tuple(x["shape"]))
+        if "a" in x:
+            return arrays[f"{x['a']}a"]
+        return x["v"]
+
+    return dec(json.loads(str(arrays.pop("__spec__"))))
 
 
 # ---------------------------------------------------------------- bookkeeping and output
