@@ -33,6 +33,9 @@ matrices (QuTiP CSR, dynamiqs sparse DIA: H_eff = sum of ``eq.hamiltonian``, ``e
 Results are saved after every measurement (a killed run keeps its numbers); a rerun
 (--parts, sizes) replaces the rows it measures in an existing peers.json and keeps the others.
 
+Needs the bench extra (QuTiP) and dynamiqs: ``.venv/bin/pip install dynamiqs==0.3.7`` (not a
+dependency of the package or its tests).
+
     python benchmarks/bench_peers.py            # full run -> benchmarks/results/peers.{json,md}
     python benchmarks/bench_peers.py --parts steadystate --ss-sizes --steady-L10 --timeout 900
     python benchmarks/bench_peers.py --quick --out /tmp/peers   # smoke run, L = 4..6

@@ -37,6 +37,9 @@ DENSE_MAX_DIM = 64
 #: L = 4 Direct 0.02 s / GMRES+eigen 0.03 s; L = 5 0.30 / 0.16 s; L = 6 9.0 / 0.66 s;
 #: GMRES without preconditioner: 0.08, 0.48, 5.0 s
 AUTO_DIRECT_MAX_DIM = 16
+#: automatic GMRES restart cycles for D <= DENSE_MAX_DIM before handing over to Direct (the
+#: paper's chain converges in 4-8)
+AUTO_GMRES_MAXITER = 100
 
 #: inverse-iteration steps for the smallest singular value of the dense system (converged to
 #: ~1% after 3 on the paper's chain, L = 3..5; exactly singular systems show at step 1)
@@ -81,7 +84,8 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
     - `method`: :class:`~jaxredfield.Direct` (direct solve of the D^2 x D^2 Liouvillian;
       D <= ~90), :class:`~jaxredfield.GMRES` (matrix-free, memory O(restart * D^2); its
       ``tol``, ``restart``, ``maxiter`` and ``preconditioner``, below), or None (automatic,
-      the fastest measured path: Direct for D <= 16, else ``GMRES(preconditioner="eigen")``;
+      the fastest measured path: Direct for D <= 16, else ``GMRES(preconditioner="eigen")``
+      -- for D <= 64 with at most 100 restart cycles, after which Direct takes over;
       measured on the paper's chain, local Redfield N = 4, 2 CPU cores: L = 6 in 0.66 s
       against 9.0 s Direct and 5.0 s unpreconditioned GMRES; see ``AUTO_DIRECT_MAX_DIM``).
     - GMRES ``tol``: relative residual tolerance ||A rho - b|| / ||b||, where
@@ -137,8 +141,16 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
     method = check_method(method, (Direct, GMRES), "steadystate", None)
     check_equation_finite(eq, "eq")
     D = eq.dim
+    fallback = False
     if method is None:
         method = Direct() if D <= AUTO_DIRECT_MAX_DIM else GMRES(preconditioner="eigen")
+        # up to DENSE_MAX_DIM a GMRES that stalls (e.g. exact Redfield of a Bose-Hubbard chain
+        # with particle reservoirs, D = 27: no convergence to 1e-12 in 300 restart cycles,
+        # with or without preconditioner) hands over to Direct after AUTO_GMRES_MAXITER cycles
+        fallback = (isinstance(method, GMRES) and D <= DENSE_MAX_DIM
+                    and all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho0))))
+        if fallback:
+            method = GMRES(preconditioner="eigen", maxiter=AUTO_GMRES_MAXITER)
     stats = {}
     if isinstance(method, Direct):
         M = liouvillian_matrix(eq, max_memory=max_memory)
@@ -168,6 +180,9 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
         start = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
         rho, ok, steps = _iterative_solve(eq, start, tol, maxiter, restart, progress, prec,
                                           "steadystate GMRES")
+        if fallback and not bool(ok):
+            return steadystate(eq, method=Direct(), rho0=rho0, check_unique=check_unique,
+                               return_info=return_info, progress=progress, max_memory=max_memory)
         rho = _require(rho, jnp.logical_not(ok), RuntimeError, msg)
         stats.update(iterations=steps, kernel_test=None)
         if check_unique:
