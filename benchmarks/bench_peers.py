@@ -423,7 +423,7 @@ def part_check(run, args):
 
 def part_mcsolve(run, args):
     for L in args.mc_sizes:
-        n = args.ntraj or (8 if L <= 14 else 4 if L <= 16 else 2)
+        n = args.ntraj or (32 if L <= 14 else 8 if L <= 16 else 4)
         run.measure("mcsolve", L, JR, mc_jr, L, n)
         P = pieces(*problem(L))
         for code, opts in (("qutip serial", {"map": "serial"}),
@@ -461,7 +461,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     ap.add_argument("--mc-sizes", type=int, nargs="*", default=[10, 12, 14, 16, 19])
-    ap.add_argument("--ntraj", type=int, help="trajectories per code (default 8 at L<=14, 4 at 16, 2 above)")
+    ap.add_argument("--ntraj", type=int, help="trajectories per code (default 32 at L<=14, 8 at 16, 4 above: enough trajectories that the jump-count spread does not decide the ratio)")
     ap.add_argument("--dq-max-L", type=int, default=12, help="largest L for dynamiqs jssesolve")
     ap.add_argument("--me-sizes", type=int, nargs="*", default=[6, 8])
     ap.add_argument("--me-L10", action="store_true", help="also mesolve at L=10")

@@ -162,8 +162,8 @@ def xla_vectors_per_trajectory(L):
     ts = jnp.linspace(0, T_F, N_T)
 
     def size(B):
-        c = chunk.lower(jax.random.key(0), jnp.arange(B, dtype=jnp.int32), jnp.asarray(psi0, complex), ts,
-                        P, unr, ops, herm).compile()
+        c = chunk.lower(jax.random.key(0), jnp.arange(B, dtype=jnp.int32), jnp.int32(0), jnp.int32(B), 1,
+                        jnp.asarray(psi0, complex), ts, P, unr, ops, herm, False).compile()
         ma = getattr(c, "compiled", c).memory_analysis()
         return ma.temp_size_in_bytes + ma.output_size_in_bytes
 

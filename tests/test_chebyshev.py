@@ -89,6 +89,27 @@ def test_propagate_matches_expm(rng, dtype, tol):
         assert np.linalg.norm(out) <= 1 + tol
 
 
+def test_backward_steps_and_save_points_match_expm(rng):
+    """The two uses of the trajectory loop beyond a plain step: a negative s (root finding
+    propagates backwards from a point past the jump time) and a save point s_save <= s from
+    the same recurrence (dense output), each against scipy's expm."""
+    for name, eq in _cases(rng).items():
+        P = ChebyshevPropagator.build(eq.hamiltonian, eq.jumps)
+        Hnh = _dense_nh(eq)
+        psi = rng.normal(size=eq.dim) + 1j * rng.normal(size=eq.dim)
+        psi /= np.linalg.norm(psi)
+        x = jnp.asarray(psi)
+        ex = lambda s: sl.expm(-1j * Hnh * s) @ psi
+        both = jax.jit(lambda x, s, s2: P.propagate(x, s, s_save=s2))
+        for s, s2 in [(P.max_step, 0.37 * P.max_step), (0.6 * P.max_step, 0.0), (0.2 * P.max_step,) * 2]:
+            end, sv = both(x, s, s2)
+            assert np.abs(np.asarray(end) - ex(s)).max() < 1e-9, (name, s)
+            assert np.abs(np.asarray(sv) - ex(s2)).max() < 1e-9, (name, s2)
+        for s in (-1e-6, -0.01 * P.max_step, -0.1 * P.max_step):
+            back = np.asarray(jax.jit(lambda x, s: P.propagate(x, s))(x, s))
+            assert np.abs(back - ex(s)).max() < 1e-9 * np.linalg.norm(ex(s)), (name, s)
+
+
 def test_truncation_tolerance_is_what_it_says(rng):
     eq = jr.standard_local_lindblad(paper_system(6))
     Hnh = _dense_nh(eq)

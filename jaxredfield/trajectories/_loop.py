@@ -2,22 +2,28 @@ r"""Quantum-jump trajectories as one jittable loop per *lane*, and a vmapped chu
 
 Structure: a lane runs a queue of trajectories back to back (lane b of a chunk of B lanes
 runs trajectories start + b, start + b + B, start + b + 2B, ...) in one ``lax.while_loop``
-whose every iteration is one propagation from the current step start (a step, or a
-root-finding trial); when a trajectory reaches a save time its values are recorded, and when
-it reaches the last one the lane starts its next trajectory at once. Vmapped lanes step in
-lock step, but a lane never waits for the others to finish their trajectories: only the
-queue's end of the chunk is shared (continuous batching with a static queue per lane).
-Since ||psi||^2 is non-increasing, a step holds a jump iff ||psi||^2 < r at its end. A step
-that the log-norm's slope predicts to cross r ends at the predicted crossing; if it
-overshoots, the jump time is found by :mod:`._rootfind`. Trajectory n uses the key
-``fold_in(key, n)`` and its arithmetic does not depend on the other trajectories of its
-chunk, so results do not depend on ``batch_size`` or the device count.
+whose every iteration is one propagation from the trajectory's current time (a step, or a
+root-finding trial); when it reaches the last save time the lane starts its next trajectory
+at once. Vmapped lanes step in lock step, but a lane never waits for the others to finish
+their trajectories: only the queue's end of the chunk is shared (continuous batching with a
+static queue per lane).
+
+Steps are not cut at every save time: a step ends at the save after next at the latest, and
+the state at the save time inside it comes from the same Chebyshev recurrence (dense output,
+``propagate(..., s_save=...)``); when the step ends on the next save time, both are recorded
+in one iteration. Since ||psi||^2 is non-increasing, a step holds a jump iff ||psi||^2 < r at
+its end (and a save point inside it is valid iff ||psi||^2 >= r there). A step that the
+log-norm's slope predicts to cross r ends at the predicted crossing; if it overshoots, the
+jump time is found by :mod:`._rootfind`, the trajectory moving to the bracket end nearest
+each trial (backwards when that is past the crossing), so a trial is a short propagation.
+Trajectory n uses the key ``fold_in(key, n)`` and its arithmetic does not depend on the other
+trajectories of its chunk, so results do not depend on ``batch_size`` or the device count.
 
 Memory per lane (Chebyshev): the step start psi, the recurrence vectors T_{n-1}, T_n
-(overwritten in place), the sum, the trial result and the where-selected next state: 7.0
-state vectors of 16 d^L bytes (complex128), measured by XLA's memory analysis of a compiled
-chunk at L = 10...19 (``benchmarks/results/trajectories.md``), plus q final states with
-``keep_final_states``."""
+(overwritten in place), the two sums (step end and save point), the trial result and the
+where-selected next state: 8.0 state vectors of 16 d^L bytes (complex128), measured by XLA's
+memory analysis of a compiled chunk at L = 10 and 14 (``bench_trajectories.py``; 7.0 at
+L = 10...19 before the save-point sum), plus q final states with ``keep_final_states``."""
 
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ import jax
 import jax.numpy as jnp
 
 from ._observables import measurement
-from ._rootfind import JUMP_TOL, Bracket
+from ._rootfind import JUMP_TOL, Bracket, hermite_root
 
 
 class State(NamedTuple):
@@ -93,11 +99,17 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         r0 = jax.random.uniform(jax.random.fold_in(jax.random.fold_in(key, n), 0), dtype=jnp.float64)
         return n, State(tsave[0], psi0, ln_0, dn_0, r0, jnp.zeros((), jnp.int32), one)
 
-    def step(st: State, br: Bracket, t_end, n):
+    def step(st: State, br: Bracket, i, n):
+        """One propagation from the current time: a step, or a root-finding trial. A step
+        ends at the save after next at the latest, so at most one save time lies inside it;
+        the state there comes from the same Chebyshev recurrence (dense output) instead of a
+        restart. Returns (State, Bracket, saved, psi at the save time, at t_lim)."""
         t, psi = st.t, st.psi
         lr = jnp.log(st.r)
-        last = t_end - t <= max_step
-        s_step = jnp.where(last, t_end - t, max_step)
+        t_sv = tsave[i]  # the next save time
+        t_lim = tsave[jnp.minimum(i + 1, n_t - 1)]  # the step ends here at the latest
+        last = t_lim - t <= max_step
+        s_step = jnp.where(last, t_lim - t, max_step)
         rooting = br.rooting == 1
         if K:
             # a step predicted (by the log-norm's slope) to cross ||psi||^2 = r ends at
@@ -109,15 +121,25 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
             s_step = jnp.minimum(s_step, s_pred)
             last = last & full
         s = jnp.where(rooting, br.trial(), s_step)
-        psi_s = prop.propagate(psi, s, axis_name)
+        t_next = jnp.where(last, t_lim, t + s)  # the step's end (trials: never a save time)
+        want = ~rooting & (t_sv <= t_next)  # the save time lies in (t, t_next]
+        s_sv = jnp.where(t_sv >= t_next, s, jnp.clip(t_sv - t, 0.0, s))
+        inside = want & (s_sv > 0) & (s_sv < s)
+        psi_s, psi_sv = jax.lax.cond(
+            any_lane(inside), lambda: prop.propagate(psi, s, axis_name, s_save=s_sv),
+            lambda: (lambda p: (p, p))(prop.propagate(psi, s, axis_name)))
+        # the end points exactly, whichever branch the batch took
+        psi_sv = jnp.where(s_sv <= 0, psi, jnp.where(s_sv >= s, psi_s, psi_sv))
         if not K:
-            return st._replace(t=jnp.where(last, t_end, t + s), psi=psi_s), br
+            return st._replace(t=t_next, psi=psi_s), br, want, psi_sv, last
         # ||psi||^2 is non-increasing (H_nh has a negative semidefinite anti-Hermitian
         # part), so a step holds a jump iff ||psi(t + s)||^2 < r; its time solves
         # f(s) = log||psi(t + s)||^2 - log r = 0, bracketed in [0, s] with f and f' known
         # at both ends: each trial is the root of the cubic Hermite interpolant
         ln, dn = unr.log_norm_and_rate(psi_s)
         f = ln - lr
+        ln_v, dn_v = unr.log_norm_and_rate(psi_sv)
+        f_v = ln_v - lr
         # a non-finite state (never from finite operators and a working propagator) ends
         # the interval at once, keeping the NaN: the driver then raises with the
         # trajectory's index (without this the loop would never advance t)
@@ -126,44 +148,70 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         crossed = ~rooting & (f < 0) & ~hit
         accept = (~rooting & (f >= 0) & ~hit) | bad
         conv = ~bad & (hit | (rooting & br.exhausted(t)))
-        # a trial that lands before the crossing is progress: the trajectory moves there
-        # and the next trial starts from it (a shorter propagation) instead of from the
-        # step start
-        advance = rooting & (f >= 0) & ~conv & ~bad
-        br = br.update(crossed, s, f, dn, st.log_norm - lr, st.log_norm_rate, advance)
+        # the save time is reached without a jump before it; in a step that crossed, a
+        # save point before the crossing is the bracket's low end, one past it the high end
+        saved = (want & (~crossed | (f_v >= 0))) | bad
+        sv_lo = crossed & (f_v >= 0)
+        sv_hi = crossed & (f_v < 0)
+        lo = (jnp.where(sv_lo, s_sv, 0.0), jnp.where(sv_lo, f_v, st.log_norm - lr),
+              jnp.where(sv_lo, dn_v, st.log_norm_rate))
+        hi = (jnp.where(sv_hi, s_sv, s), jnp.where(sv_hi, f_v, f), jnp.where(sv_hi, dn_v, dn))
+        # ... and the trajectory moves to the end nearer the first trial (it propagates
+        # backwards from the high end when that is nearer)
+        go_hi = hi[0] - hermite_root(*lo, *hi) < hermite_root(*lo, *hi) - lo[0]
+        p_cr = jnp.where(go_hi, hi[0], lo[0])
+        opened = Bracket.opened(lo[0] - p_cr, lo[1], lo[2], hi[0] - p_cr, hi[1], hi[2])
+        pick = lambda p, a, b: jax.tree_util.tree_map(lambda x, y: jnp.where(p, x, y), a, b)
+        moving = rooting & ~conv & ~bad  # a trial that did not converge: move there
+        br = pick(crossed, opened, pick(moving, br.moved(s, f, dn), Bracket.closed()))
+        # the crossed step's state at p_cr: the step start, the save point or the step end
+        at_end = go_hi & ~sv_hi
+        at_sv = (go_hi & sv_hi) | (~go_hi & sv_lo)
+        psi_cr = jnp.where(at_end, psi_s, jnp.where(at_sv, psi_sv, psi))
+        ln_cr = jnp.where(at_end, ln, jnp.where(at_sv, ln_v, st.log_norm))
+        dn_cr = jnp.where(at_end, dn, jnp.where(at_sv, dn_v, st.log_norm_rate))
 
         def jump():
             pj, rj, fj = unr.jump(psi_s, jax.random.fold_in(key, n), st.njumps)
             return (pj,) + unr.log_norm_and_rate(pj) + (rj, fj)
 
         pj, lnj, dnj, rj, fj = jax.lax.cond(any_lane(conv), jump, lambda: (psi_s, ln, dn, st.r, one))
+        moved = accept | moving  # to the end of the propagation, without a jump
         st = State(
-            t=jnp.where(accept, jnp.where(last | bad, t_end, t + s), jnp.where(conv | advance, t + s, t)),
-            psi=jnp.where(accept | advance, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi)),
-            log_norm=jnp.where(accept | advance, ln, jnp.where(conv, lnj, st.log_norm)),
-            log_norm_rate=jnp.where(accept | advance, dn, jnp.where(conv, dnj, st.log_norm_rate)),
+            t=jnp.where(accept, jnp.where(bad, t_lim, t_next),
+                        jnp.where(conv, jnp.where(rooting, t + s, t_next),
+                                  jnp.where(moving, t + s, t + p_cr))),
+            psi=jnp.where(moved, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi_cr)),
+            log_norm=jnp.where(moved, ln, jnp.where(conv, lnj, ln_cr)),
+            log_norm_rate=jnp.where(moved, dn, jnp.where(conv, dnj, dn_cr)),
             r=jnp.where(conv, rj, st.r),
             njumps=st.njumps + conv.astype(st.njumps.dtype),
             weight=jnp.where(conv, st.weight * fj, st.weight),
         )
-        rooting_new = jnp.where(crossed, 1, jnp.where(conv | bad, 0, br.rooting))
-        return st, br._replace(rooting=rooting_new.astype(br.rooting.dtype))
+        # the trajectory sits at t_lim (a save time) without a jump
+        return st, br, saved, psi_sv, accept & last & ~bad
 
     def cond(c: Lane):
         return c.k < n_own
 
     def body(c: Lane):
-        t_end = tsave[c.i]
-        st, br = step(c.st, c.br, t_end, c.n)
-        saved = (st.t >= t_end) & (br.rooting == 0)  # the save time is reached
-        vals = jax.lax.cond(any_lane(saved), lambda: unr.weighted(measure(st.psi), st.weight, t_end, tsave[0]),
-                            lambda: jnp.zeros_like(ex0))
-        ex = jnp.where(saved, c.ex.at[c.k, :, c.i].set(vals), c.ex)
-        done = saved & (c.i == n_t - 1)  # the trajectory is finished
+        st, br, saved, psi_sv, at_lim = step(c.st, c.br, c.i, c.n)
+        # the values at the save time (before a jump at the end of the step, if any), and
+        # at t_lim when the step ended there (it is the next save time)
+        second = saved & at_lim & (c.i + 1 < n_t)
+        rec = lambda p, w, j: unr.weighted(measure(p), w, tsave[j], tsave[0])
+        v1 = jax.lax.cond(any_lane(saved), lambda: rec(psi_sv, c.st.weight, c.i), lambda: jnp.zeros_like(ex0))
+        j2 = jnp.minimum(c.i + 1, n_t - 1)
+        v2 = jax.lax.cond(any_lane(second), lambda: rec(st.psi, st.weight, j2), lambda: jnp.zeros_like(ex0))
+        ex = jnp.where(saved, c.ex.at[c.k, :, c.i].set(v1), c.ex)
+        ex = jnp.where(second, ex.at[c.k, :, j2].set(v2), ex)
+        i_new = c.i + saved.astype(c.i.dtype) + second.astype(c.i.dtype)
+        done = i_new >= n_t  # the trajectory is finished
         nj = jnp.where(done, c.njumps.at[c.k].set(st.njumps), c.njumps)
         psi_rec = c.psi
         if keep_states:
-            psi_n = st.psi / jnp.sqrt(jnp.vdot(st.psi, st.psi).real)
+            p_end = jnp.where(second, st.psi, psi_sv)
+            psi_n = p_end / jnp.sqrt(jnp.vdot(p_end, p_end).real)
             psi_rec = jnp.where(done, c.psi.at[c.k].set(psi_n.astype(c.psi.dtype)), c.psi)
         k = c.k + done.astype(c.k.dtype)
         n_new, st_new = start(k)
@@ -171,7 +219,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         return Lane(
             k=k,
             n=jnp.where(done, n_new, c.n),
-            i=jnp.where(done, 1, jnp.where(saved, c.i + 1, c.i)),
+            i=jnp.where(done, 1, i_new),
             st=pick(st_new, st),
             br=pick(Bracket.closed(), br),
             ex=ex, psi=psi_rec, njumps=nj,

@@ -31,9 +31,11 @@ class Propagator(Protocol):
     #: longest step s that ``propagate`` accepts
     max_step: float
 
-    def propagate(self, psi, s, axis_name=None):
-        """exp(-i H_nh s) psi for 0 <= s <= max_step; pure and jittable, ``s`` may be traced.
-        Under ``jax.vmap(..., axis_name=axis_name)`` the vmap axis name is passed."""
+    def propagate(self, psi, s, axis_name=None, s_save=None):
+        """exp(-i H_nh s) psi for |s| <= max_step (s < 0: backwards, short root-finding
+        steps); with ``s_save`` (0 <= s_save <= s) the pair (psi(s), psi(s_save)) from one
+        integration. Pure and jittable, ``s`` may be traced. Under
+        ``jax.vmap(..., axis_name=axis_name)`` the vmap axis name is passed."""
 
 
 class DiffraxPropagator(eqx.Module):
@@ -54,17 +56,18 @@ class DiffraxPropagator(eqx.Module):
         return cls(fused_sum(terms, dtype, GATHER_MAX_DIM), method.solver, float(method.rtol),
                    float(method.atol), int(method.max_steps))
 
-    def propagate(self, psi, s, axis_name=None):
+    def propagate(self, psi, s, axis_name=None, s_save=None):
         def rhs(t, y, args):
             return apply_sum(self.gen, y)
 
+        saveat = dfx.SaveAt(t1=True) if s_save is None else dfx.SaveAt(ts=jnp.stack([s_save, s]))
         sol = dfx.diffeqsolve(
             dfx.ODETerm(rhs), self.solver, t0=jnp.zeros_like(s), t1=s, dt0=None, y0=psi,
-            saveat=dfx.SaveAt(t1=True),
-            stepsize_controller=dfx.PIDController(rtol=self.rtol, atol=self.atol),
+            saveat=saveat, stepsize_controller=dfx.PIDController(rtol=self.rtol, atol=self.atol),
             max_steps=self.max_steps,
         )
-        return sol.ys[-1].astype(psi.dtype)
+        ys = sol.ys.astype(psi.dtype)
+        return ys[-1] if s_save is None else (ys[1], ys[0])
 
 
 def build_propagator(method, eq: MasterEquation, damping, dtype) -> Propagator:

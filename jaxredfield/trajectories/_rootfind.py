@@ -1,8 +1,10 @@
 r"""The jump time of a step that crossed ||psi||^2 = r: the root of
 f(s) = log||psi(t + s)||^2 - log r in a bracket [s_lo, s_hi] with f and f' = -<Gamma> known at
-both ends; each trial is the root of the cubic Hermite interpolant of f, propagating from the
-bracket's low end (the trajectory advances to every trial that lands before the crossing),
-until |f| < ``JUMP_TOL``."""
+both ends; each trial is the root of the cubic Hermite interpolant of f, until
+|f| < ``JUMP_TOL``. The trajectory always sits at one end of the bracket (offsets are relative
+to its time t, so s_lo = 0 or s_hi = 0) and moves to every trial point: the next trial is a
+short propagation from the nearest end, backwards (s < 0) when the trajectory sits past the
+crossing, instead of a propagation over the whole bracket from its low end."""
 
 from __future__ import annotations
 
@@ -40,24 +42,24 @@ class Bracket(NamedTuple):
         """The next trial step length within the bracket."""
         return hermite_root(self.s_lo, self.f_lo, self.d_lo, self.s_hi, self.f_hi, self.d_hi)
 
-    def update(self, crossed, s, f, df, f0, df0, advance=False):
-        """After a propagation of length ``s`` with f, f' = ``f``, ``df`` at its end: a step
-        that ``crossed`` the threshold opens the bracket [0, s] (f0, df0: at the step start);
-        a trial replaces the end on its side. ``advance``: the trajectory moved to the trial
-        point (a trial on the low side), so the bracket's origin moves with it: [0, s_hi - s]."""
-        rooting = self.rooting == 1
+    @classmethod
+    def opened(cls, s_lo, f_lo, d_lo, s_hi, f_hi, d_hi) -> "Bracket":
+        """The bracket [s_lo, s_hi] (relative to the trajectory's time) of a step that crossed
+        the threshold, with f and f' at both ends."""
+        return cls(jnp.ones((), jnp.int32), s_lo, f_lo, d_lo, s_hi, f_hi, d_hi, jnp.zeros((), jnp.int32))
+
+    def moved(self, s, f, df):
+        """After a trial at offset ``s`` with f, f' = ``f``, ``df`` there, to which the
+        trajectory moves: the trial replaces the end on its side and the origin moves to it."""
         lo = f >= 0
-        zero = jnp.zeros((), jnp.float64)
-        hi_side = crossed | (rooting & ~lo)
-        s_hi = jnp.where(hi_side, s, self.s_hi)
         return self._replace(
-            s_lo=jnp.where(crossed | advance, zero, jnp.where(rooting & lo, s, self.s_lo)),
-            f_lo=jnp.where(crossed, f0, jnp.where(rooting & lo, f, self.f_lo)),
-            d_lo=jnp.where(crossed, df0, jnp.where(rooting & lo, df, self.d_lo)),
-            s_hi=jnp.where(advance, s_hi - s, s_hi),
-            f_hi=jnp.where(hi_side, f, self.f_hi),
-            d_hi=jnp.where(hi_side, df, self.d_hi),
-            iters=jnp.where(rooting, self.iters + 1, 0),
+            s_lo=jnp.where(lo, 0.0, self.s_lo - s),
+            f_lo=jnp.where(lo, f, self.f_lo),
+            d_lo=jnp.where(lo, df, self.d_lo),
+            s_hi=jnp.where(lo, self.s_hi - s, 0.0),
+            f_hi=jnp.where(lo, self.f_hi, f),
+            d_hi=jnp.where(lo, self.d_hi, df),
+            iters=self.iters + 1,
         )
 
     def exhausted(self, t):

@@ -218,25 +218,41 @@ class ChebyshevPropagator(eqx.Module):
         return a * jnp.exp(-1j * self.c * s)
 
     def n_terms(self, s):
-        idx = jnp.clip(jnp.ceil(self.R * s / self.dtau).astype(jnp.int32), 0, self.m_table.shape[0] - 1)
+        """Terms for a step of length |s| (J_n(-tau) = (-1)^n J_n(tau): the bound is even)."""
+        idx = jnp.clip(jnp.ceil(self.R * jnp.abs(s) / self.dtau).astype(jnp.int32), 0, self.m_table.shape[0] - 1)
         return self.m_table[idx]
 
-    def propagate(self, psi, s, axis_name=None):
-        """exp(-i H_nh s) psi for 0 <= s <= max_step.
+    def propagate(self, psi, s, axis_name=None, s_save=None):
+        """exp(-i H_nh s) psi for |s| <= max_step; with ``s_save`` (0 <= s_save <= s) the
+        pair (exp(-i H_nh s) psi, exp(-i H_nh s_save) psi) from one recurrence (dense output:
+        the vectors T_n(Z) psi are shared, only the coefficients differ; one more sum).
+        A negative s propagates backwards (root finding: short steps from a point past the
+        jump time); the truncation bound of |s| then holds times |exp(-i c s)| =
+        exp(G_hi |s| / 4), the growth of the backward evolution itself.
 
         Under ``jax.vmap(..., axis_name=axis_name)`` pass the axis name: the loop then runs
         the batch's largest term count, an unbatched bound (a batched one makes XLA select
         every carried vector after every term, ~3 extra passes over the state per term)."""
-        a = self.coefficients(s).astype(psi.dtype)
         m_own = self.n_terms(s)
         m = m_own if axis_name is None else jax.lax.pmax(m_own, axis_name)
-        # terms beyond a trajectory's own count get an exactly zero coefficient, so its result
-        # does not depend on the other trajectories of the batch; two terms per iteration
-        # (no carry shuffling: v2, v3 overwrite v0, v1 in place)
+        rows = [self._masked_coefficients(s, m_own, psi.dtype)]
+        if s_save is not None:  # n_terms is non-decreasing: the save point needs no more terms
+            rows.append(self._masked_coefficients(s_save, self.n_terms(s_save), psi.dtype))
+        out = self._series(psi, jnp.stack(rows), m)
+        return out[0] if s_save is None else (out[0], out[1])
+
+    def _masked_coefficients(self, s, m_own, dtype):
+        """a_n(R s) exp(-i c s) for n < ``m_own``, exactly zero beyond (so a trajectory's result
+        does not depend on the other trajectories of its batch), two zeros appended."""
+        a = self.coefficients(s).astype(dtype)
         a = jnp.where(jnp.arange(self.n_max) < m_own, a, 0)
-        a = jnp.concatenate([a, jnp.zeros(2, a.dtype)])
+        return jnp.concatenate([a, jnp.zeros(2, a.dtype)])
+
+    def _series(self, psi, a, m):
+        """The sums sum_{n < m} a[j, n] T_n(Z) psi for every row j of ``a`` (k, n_max + 2):
+        two terms per iteration (no carry shuffling: v2, v3 overwrite v0, v1 in place)."""
         v1 = self.apply_z(psi)
-        acc = a[0] * psi + a[1] * v1
+        acc = a[:, 0, None] * psi + a[:, 1, None] * v1
 
         def cond(c):
             return c[0] < m
@@ -245,7 +261,7 @@ class ChebyshevPropagator(eqx.Module):
             n, v0, v1, acc = c
             v2 = 2 * self.apply_z(v1) - v0
             v3 = 2 * self.apply_z(v2) - v1
-            return n + 2, v2, v3, acc + a[n] * v2 + a[n + 1] * v3
+            return n + 2, v2, v3, acc + a[:, n, None] * v2 + a[:, n + 1, None] * v3
 
         return jax.lax.while_loop(cond, body, (jnp.asarray(2, jnp.int32), psi, v1, acc))[3]
 
