@@ -74,6 +74,10 @@ from .trajectories import mcsolve as mcsolve
 from ._progress import set_progress as set_progress
 from ._cache import enable_compilation_cache as enable_compilation_cache
 
+# states
+from .states import ProductState as ProductState
+from .states import product_state as product_state
+
 # observables
 from .observables import bond_current as bond_current
 from .observables import eigenstate_populations as eigenstate_populations
@@ -115,6 +119,8 @@ __all__ = [
     "Chebyshev", "Diffrax", "Direct", "GMRES", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
+    # states
+    "ProductState", "product_state",
     # observables
     "bond_current", "eigenstate_populations", "expect", "gibbs_state", "magnetization",
     "operator_on", "spin_current", "trace_distance",

@@ -133,8 +133,14 @@ RHO0_ATOL = 1e-10
 
 
 def _dense_input(x):
-    """A ``qutip.Qobj`` -> its matrix; a (D, 1) column -> a (D,) vector; complex128 jnp array."""
+    """A ``qutip.Qobj`` -> its matrix; a :class:`~jaxredfield.ProductState` -> its state
+    vector; a (D, 1) column -> a (D,) vector; complex128 jnp array."""
     import jax.numpy as jnp
+
+    from .states import ProductState
+
+    if isinstance(x, ProductState):
+        x = x.dense()
 
     if hasattr(x, "full") and callable(x.full):
         x = x.full()

@@ -19,7 +19,8 @@ from ._generator import Generator
 def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Diffrax(),
             save_states: bool = True, progress: bool | None = None,
             max_memory=None) -> MESolveResult:
-    """Integrate ``eq`` from ``rho0`` (ket or density matrix) and save at ``tsave``.
+    """Integrate ``eq`` from ``rho0`` (ket, :class:`~jaxredfield.ProductState` or density
+    matrix) and save at ``tsave``.
 
     **Arguments:**
     - `e_ops`: one observable or a list (:class:`LocalOperator`, d^L x d^L arrays or

@@ -98,7 +98,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       ``standard_local_lindblad``, ``lindblad``), or of pseudo-Lindblad form with negative
       jumps (``pseudo_lindblad(local_redfield(system, N), lam)``, also of ``redfield`` or
       ``adhoc_redfield``): then signed trajectories unravel it exactly.
-    - `psi0`: normalized initial ket, shape (d^L,) (array or ``Qobj``).
+    - `psi0`: normalized initial ket, shape (d^L,) (array or ``Qobj``), or a
+      :class:`~jaxredfield.ProductState` (``jr.product_state(model, states)``).
     - `tsave`: strictly increasing save times; the evolution starts at ``tsave[0]``.
     - `ntraj`: number of trajectories; `key`: a JAX PRNG key. Trajectory n uses
       ``jax.random.fold_in(key, n)``: results are independent of `batch_size` and of the

@@ -84,9 +84,15 @@ def _n_terms(tau: float, rho: float, tol: float, n: int) -> int:
     return int(ok[0]) if ok.size else n + 1
 
 
+#: buckets (dtau 2^-(k+1), dtau 2^-k] of the small-tau table (root-finding trials are short)
+_N_SMALL = 32
+
+
 def _term_table(tau_max: float, rho: float, tol: float, growth: float, npts: int = 256):
-    """(tau_max', m on the grid linspace(0, tau_max', npts + 1)): tau_max' <= tau_max is
-    reduced until rho^m(tau_max') <= growth; m is made non-decreasing."""
+    """(tau_max', m on the grid linspace(0, tau_max', npts + 1), m at dtau 2^-k for
+    k < ``_N_SMALL``, dtau = tau_max'/npts): tau_max' <= tau_max is reduced until
+    rho^m(tau_max') <= growth; both tables are made monotone (m at a grid point bounds every
+    tau below it)."""
     def m_of(tau):
         n = int(tau * (rho + 1 / rho) / 2 + 10 * tau ** (1 / 3) + 60)
         while n < 100_000:
@@ -99,7 +105,8 @@ def _term_table(tau_max: float, rho: float, tol: float, growth: float, npts: int
     while tau_max > 1e-3 and m_of(tau_max) * math.log(rho) > math.log(growth):
         tau_max *= 0.8
     grid = np.linspace(0.0, tau_max, npts + 1)
-    return float(tau_max), np.maximum.accumulate([m_of(t) for t in grid])
+    small = [m_of(grid[1] * 2.0**-k) for k in range(_N_SMALL)]
+    return float(tau_max), np.maximum.accumulate([m_of(t) for t in grid]), np.maximum.accumulate(small[::-1])[::-1]
 
 
 def _bernstein_rho(delta: float) -> float:
@@ -148,6 +155,7 @@ class ChebyshevPropagator(eqx.Module):
     R: float
     tau_max: float
     m_table: jnp.ndarray  # number of terms needed on a grid of tau
+    m_small: jnp.ndarray  # ... at tau = dtau 2^-k (short root-finding trials)
     dtau: float
     n_max: int = eqx.field(static=True)
     n_fft: int = eqx.field(static=True)
@@ -178,11 +186,11 @@ class ChebyshevPropagator(eqx.Module):
             rho = _bernstein_rho(0.25 * g_hi / R)
             if rho ** 2 > growth:  # not even two terms per step stay accurate
                 continue
-            tm, table = _term_table(tau_max, rho, tol, growth)
+            tm, table, small = _term_table(tau_max, rho, tol, growth)
             cost = table[-1] * R / tm
             if best is None or cost < best[3]:
-                best = (R, tm, table, cost)
-        R, tau_max, m_table = best[:3]
+                best = (R, tm, table, cost, small)
+        R, tau_max, m_table, _, m_small = best
         n_max = int(m_table[-1])
         n_fft = 1 << int(math.ceil(math.log2(2 * n_max + 4 * tau_max + 64)))
         # Z = (H_nh - c)/R = sum_j (h_j - (i/2) L^dag L)/R - c/R
@@ -193,7 +201,8 @@ class ChebyshevPropagator(eqx.Module):
             zop = eqx.tree_at(lambda z: z.diag, zop, (zop.diag + shift).astype(dtype))
             shift = 0.0
         return cls(zop, complex(shift), complex(c), float(R), float(tau_max),
-                   jnp.asarray(m_table, jnp.int32), float(tau_max / (len(m_table) - 1)), n_max, n_fft)
+                   jnp.asarray(m_table, jnp.int32), jnp.asarray(m_small, jnp.int32),
+                   float(tau_max / (len(m_table) - 1)), n_max, n_fft)
 
     @property
     def max_step(self) -> float:
@@ -219,8 +228,12 @@ class ChebyshevPropagator(eqx.Module):
 
     def n_terms(self, s):
         """Terms for a step of length |s| (J_n(-tau) = (-1)^n J_n(tau): the bound is even)."""
-        idx = jnp.clip(jnp.ceil(self.R * jnp.abs(s) / self.dtau).astype(jnp.int32), 0, self.m_table.shape[0] - 1)
-        return self.m_table[idx]
+        tau = self.R * jnp.abs(s)
+        idx = jnp.clip(jnp.ceil(tau / self.dtau).astype(jnp.int32), 0, self.m_table.shape[0] - 1)
+        # tau in (dtau 2^-(k+1), dtau 2^-k]: the small table (tau = 0: its last entry)
+        k = jnp.floor(jnp.log2(self.dtau / jnp.maximum(tau, 1e-300))).astype(jnp.int32)
+        small = self.m_small[jnp.clip(k, 0, self.m_small.shape[0] - 1)]
+        return jnp.where(tau <= self.dtau, small, self.m_table[idx])
 
     def propagate(self, psi, s, axis_name=None, s_save=None):
         """exp(-i H_nh s) psi for |s| <= max_step; with ``s_save`` (0 <= s_save <= s) the
