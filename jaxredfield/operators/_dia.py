@@ -89,11 +89,16 @@ class DiaOperator(eqx.Module):
         ops = list(ops)
         if not ops:
             raise ValueError("`ops` is empty")
-        L, d = ops[0].L, ops[0].d
+        return cls.from_patterns([patterns(op) for op in ops], ops[0].L, ops[0].d, dtype)
+
+    @classmethod
+    def from_patterns(cls, pattern_lists, L: int, d: int, dtype=jnp.complex128) -> "DiaOperator":
+        """From the :func:`patterns` of each term (computed once by a caller that also
+        counted them)."""
         acc: dict = {}
         index: dict = {}
-        for op in ops:
-            for offset, table, S in patterns(op):
+        for pats in pattern_lists:
+            for offset, table, S in pats:
                 if S not in index:
                     index[S] = _digits_index(S, L, d)
                 v = table[index[S]]  # NumPy for concrete terms, a gather for traced ones

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 from ..equations import MasterEquation
 from ..operators import LocalOperator, apply_left, apply_right, merge_terms
-from ..operators._dia import DiaOperator, n_patterns
+from ..operators._dia import DiaOperator, patterns
 
 #: a term with at most this many digit-shift patterns (diagonals) goes into DIA storage
 DIA_MAX_PATTERNS = 27
@@ -46,10 +46,10 @@ class _Side(eqx.Module):
     @classmethod
     def build(cls, ops, max_patterns, dtype) -> "_Side":
         ops = [o.with_matrix(o.matrix.astype(dtype)) for o in ops]
-        is_small = [n_patterns(o) <= max_patterns for o in ops]
-        small = [o for o, y in zip(ops, is_small) if y]
-        wide = [o for o, y in zip(ops, is_small) if not y]
-        return cls(DiaOperator.from_local(small, dtype) if small else None,
+        pats = [patterns(o) for o in ops]  # once: counted here, stored below
+        small = [p for p in pats if len(p) <= max_patterns]
+        wide = [o for o, p in zip(ops, pats) if len(p) > max_patterns]
+        return cls(DiaOperator.from_patterns(small, ops[0].L, ops[0].d, dtype) if small else None,
                    tuple(merge_terms(wide)) if wide else ())
 
     def left(self, x, padded=None):
