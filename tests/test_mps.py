@@ -1,0 +1,248 @@
+"""The MPS core (jaxredfield.mps): every check against an independent reference: NumPy
+Kronecker products and contractions, and scipy.linalg.expm of the dense H_nh."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg as sl
+
+import jaxredfield as jr
+from jaxredfield import mps as M
+
+
+# -- independent references ------------------------------------------------------------------
+def kron_all(vectors):
+    out = np.ones(1, complex)
+    for v in vectors:
+        out = np.kron(out, v)
+    return out
+
+
+def dense_of_tensors(t):
+    """Plain NumPy contraction of the site tensors with the boundary vectors e_0."""
+    t = np.asarray(t)
+    v = t[0][0]  # (d, chi): left boundary index 0
+    for a in t[1:]:
+        v = np.tensordot(v, a, axes=(-1, 0))  # (..., d, chi)
+    return v[..., 0].reshape(-1)
+
+
+def op_on(matrix, j, k, L, d):
+    """The d^L matrix of a k-site ``matrix`` on sites j..j+k-1 (ascending Kronecker order)."""
+    return np.kron(np.kron(np.eye(d**j), matrix), np.eye(d ** (L - j - k)))
+
+
+def random_mps(rng, L, d, chi):
+    t = rng.normal(size=(L, chi, d, chi)) + 1j * rng.normal(size=(L, chi, d, chi))
+    t[0, 1:] = 0
+    t[-1, :, :, 1:] = 0
+    return M.MatrixProductState(jnp.asarray(t))
+
+
+def random_product(rng, L, d):
+    v = rng.normal(size=(L, d)) + 1j * rng.normal(size=(L, d))
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def h_nh_dense(hamiltonian, damping):
+    return (sum(np.asarray(h.dense()) for h in hamiltonian)
+            - 0.5j * sum(np.asarray(g.dense()) for g in damping))
+
+
+def xxz_equation(L=6):
+    model = jr.xxz_chain(L)
+    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+    eq = jr.local_lindblad(system, 1)  # jumps on two sites at each chain end
+    return eq.hamiltonian, M.damping_from_jumps(eq.jumps)
+
+
+@pytest.fixture(scope="module")
+def xxz():
+    h, g = xxz_equation(6)
+    tebd = M.TEBD.build(h, g, 8)
+    step = eqx.filter_jit(lambda m, s: tebd.step(m, s))
+    v = random_product(np.random.default_rng(7), 6, 2)
+    return tebd, step, h_nh_dense(h, g), v
+
+
+def step_error(step, hnh, v, chi, s):
+    m = M.canonicalize(M.from_product(v, chi))
+    m1, _ = step(m, jnp.asarray(s))
+    exact = sl.expm(-1j * hnh * s) @ kron_all(v)
+    return np.linalg.norm(np.asarray(M.to_dense(m1)) - exact)
+
+
+# -- the state ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("L,d", [(5, 2), (4, 3)])
+def test_from_product_matches_kron(rng, L, d):
+    v = rng.normal(size=(L, d)) + 1j * rng.normal(size=(L, d))
+    m = M.from_product(v, 4)
+    assert m.tensors.shape == (L, 4, d, 4)
+    np.testing.assert_allclose(M.to_dense(m), kron_all(v), atol=1e-14)
+    np.testing.assert_allclose(dense_of_tensors(m.tensors), kron_all(v), atol=1e-14)
+    assert np.isclose(M.norm2(m), np.prod(np.linalg.norm(v, axis=1) ** 2), rtol=1e-13)
+
+
+@pytest.mark.parametrize("L,d,chi,center", [(6, 2, 8, 0), (5, 2, 7, 0), (4, 3, 5, 0),
+                                             (6, 2, 8, 3), (5, 2, 7, 4)])
+def test_canonicalize_keeps_state_and_puts_norm_on_the_center(rng, L, d, chi, center):
+    m = random_mps(rng, L, d, chi)  # chi = 7 > 4 = the largest rank at L = 5: padded bonds
+    psi = dense_of_tensors(m.tensors)
+    np.testing.assert_allclose(M.to_dense(m), psi, atol=1e-12 * np.abs(psi).max())
+    c = M.canonicalize(m, center)
+    t = np.asarray(c.tensors)
+    np.testing.assert_allclose(dense_of_tensors(t), psi, atol=1e-11 * np.abs(psi).max())
+    n2 = np.vdot(psi, psi).real
+    assert np.isclose(np.sum(np.abs(t[center]) ** 2), n2, rtol=1e-11)
+    assert np.isclose(M.norm2(m), n2, rtol=1e-11)
+    assert np.isclose(M.norm2(c), n2, rtol=1e-11)
+    assert np.all(t[0, 1:] == 0) and np.all(t[-1, :, :, 1:] == 0)
+    # every site left of the center left-orthonormal, right of it right-orthonormal, on the
+    # bond indices that carry weight (the environments of the center are identities there)
+    env = np.zeros((chi, chi), complex)
+    env[0, 0] = 1
+    for a in t[:center]:
+        env = np.einsum("ab,asc,bsd->cd", env, a, a.conj())
+    used = np.abs(t[center]).sum(axis=(1, 2)) > 1e-10 * np.abs(t[center]).max()
+    np.testing.assert_allclose(env[np.ix_(used, used)], np.eye(used.sum()), atol=1e-11)
+    env = np.zeros((chi, chi), complex)
+    env[0, 0] = 1
+    for a in t[center + 1:][::-1]:
+        env = np.einsum("cd,asc,bsd->ab", env, a, a.conj())
+    used = np.abs(t[center]).sum(axis=(0, 1)) > 1e-10 * np.abs(t[center]).max()
+    np.testing.assert_allclose(env[np.ix_(used, used)], np.eye(used.sum()), atol=1e-11)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_expect_local_matches_dense(rng, d):
+    L, chi = 5, 4
+    m = random_mps(rng, L, d, chi)  # not canonical: environments in any gauge
+    psi = dense_of_tensors(m.tensors)
+    for k in (1, 2):
+        o = rng.normal(size=(d**k, d**k)) + 1j * rng.normal(size=(d**k, d**k))
+        for j in range(L - k + 1):
+            ref = np.vdot(psi, op_on(o, j, k, L, d) @ psi)
+            got = M.expect_local(m, o, tuple(range(j, j + k)))
+            assert np.isclose(got, ref, rtol=1e-11), (k, j)
+    # sites listed in descending order: the matrix is in that Kronecker order
+    o = rng.normal(size=(d * d, d * d))
+    swap = np.eye(d * d)[[(i % d) * d + i // d for i in range(d * d)]]
+    ref = np.vdot(psi, op_on(swap @ o @ swap, 1, 2, L, d) @ psi)
+    assert np.isclose(M.expect_local(m, o, (2, 1)), ref, rtol=1e-11)
+
+
+@pytest.mark.parametrize("d", [2, 3])
+def test_apply_local_matches_dense(rng, d):
+    L = 4
+    chi = d**2  # the largest rank of a 4-site chain: the split is exact
+    m = random_mps(rng, L, d, chi)
+    psi = dense_of_tensors(m.tensors)
+    for k in (1, 2):
+        o = rng.normal(size=(d**k, d**k)) + 1j * rng.normal(size=(d**k, d**k))
+        for j in range(L - k + 1):
+            out, w = M.apply_local(m, o, tuple(range(j, j + k)))
+            ref = op_on(o, j, k, L, d) @ psi
+            np.testing.assert_allclose(M.to_dense(out), ref, atol=1e-11 * np.abs(ref).max())
+            assert float(w) < 1e-25
+
+
+def test_apply_local_discarded_weight_is_the_norm_error(rng):
+    """At the orthogonality center a truncated split cuts exactly the discarded weight: an
+    entangling gate on a product state kept at bond dimension 1."""
+    L, d = 4, 2
+    v = random_product(rng, L, d)
+    o = sl.expm(-1j * (rng.normal(size=(4, 4)) + 1j * rng.normal(size=(4, 4))))
+    out, w = M.apply_local(M.from_product(v, 1), o, (1, 2))
+    exact = op_on(o, 1, 2, L, d) @ kron_all(v)
+    got = np.asarray(M.to_dense(out))
+    assert float(w) > 1e-3  # the truncation is real
+    rel = np.vdot(exact - got, exact - got).real / np.vdot(exact, exact).real
+    assert np.isclose(float(w), rel, rtol=1e-8)
+    assert np.isclose(M.norm2(out), (1 - float(w)) * np.vdot(exact, exact).real, rtol=1e-10)
+
+
+# -- TEBD --------------------------------------------------------------------------------------
+def test_tebd_one_step_is_second_order(xxz):
+    _, step, hnh, v = xxz
+    e = [step_error(step, hnh, v, 8, s) for s in (0.2, 0.1, 0.05)]
+    assert e[2] < 1e-3
+    for a, b in zip(e, e[1:]):
+        assert 6 < a / b < 10, e  # local error ~ s^3
+
+
+def test_tebd_backward_step(xxz):
+    _, step, hnh, v = xxz
+    e = [step_error(step, hnh, v, 8, s) for s in (-0.1, -0.05)]
+    assert e[1] < 1e-3
+    assert 6 < e[0] / e[1] < 10, e
+
+
+def test_tebd_evolution_to_t1(xxz):
+    tebd, _, hnh, v = xxz
+    n, t = 100, 1.0
+
+    @jax.jit
+    def run(m):
+        def body(m, _):
+            m, w = tebd.step(m, t / n)
+            return m, (M.norm2(m), w)
+
+        return jax.lax.scan(body, m, None, length=n)
+
+    m, (norms, w) = run(M.canonicalize(M.from_product(v, 8)))
+    exact = sl.expm(-1j * hnh * t) @ kron_all(v)
+    got = np.asarray(M.to_dense(m))
+    assert np.linalg.norm(got - exact) < 1e-4
+    assert abs(np.vdot(got, got).real - np.vdot(exact, exact).real) < 1e-4
+    assert np.vdot(exact, exact).real < 0.99  # the damping is visible
+    norms = np.asarray(norms)
+    assert np.all(np.diff(np.concatenate([[1.0], norms])) < 0)
+    assert np.isclose(norms[-1], np.vdot(got, got).real, rtol=1e-12)
+    assert float(np.max(w)) < 1e-20  # max_bond 8 = exact at L = 6
+
+
+def test_tebd_vmap_over_step_lengths(xxz):
+    tebd, _, _, v = xxz
+    m = M.canonicalize(M.from_product(v, 8))
+    s = jnp.asarray([0.05, -0.03, 0.11])
+    batched, _ = jax.jit(jax.vmap(tebd.step, in_axes=(None, 0)))(m, s)
+    for i in range(3):
+        one, _ = tebd.step(m, s[i])
+        np.testing.assert_allclose(batched.tensors[i], one.tensors, atol=1e-13)
+
+
+def test_tebd_rejects_terms_beyond_neighbours():
+    L, d = 5, 2
+    three = jr.LocalOperator(np.eye(8), (1, 2, 3), L, d)
+    with pytest.raises(NotImplementedError, match=r"\(1, 2, 3\)"):
+        M.TEBD.build([three], [], 8)
+    far = jr.LocalOperator(np.eye(4), (0, 2), L, d)
+    with pytest.raises(NotImplementedError, match=r"\(0, 2\)"):
+        M.TEBD.build([], [far], 8)
+    with pytest.raises(NotImplementedError, match=r"\(0, 2\)"):
+        M.expect_local(M.from_product(np.ones((L, d)), 2), np.eye(4), (0, 2))
+
+
+def test_tebd_bose_hubbard_d3():
+    """d = 3 (Bose-Hubbard, nmax = 2) with one-site loss and gain as damping, L = 5."""
+    L, nmax = 5, 2
+    model = jr.bose_hubbard_chain(L, nmax=nmax)
+    a = jr.destroy(nmax)
+    jumps = [jr.LocalOperator(0.7 * a, (0,), L, 3),
+             jr.LocalOperator(0.4 * a.conj().T, (L - 1,), L, 3)]
+    g = M.damping_from_jumps(jumps)
+    h = list(model.terms)
+    hnh = h_nh_dense(h, g)
+    tebd = M.TEBD.build(h, g, 9)  # 3^2: exact at L = 5
+    step = eqx.filter_jit(lambda m, s: tebd.step(m, s))
+    v = random_product(np.random.default_rng(3), L, 3)
+    e = [step_error(step, hnh, v, 9, s) for s in (0.1, 0.05)]
+    assert 6 < e[0] / e[1] < 10, e
+    m = M.canonicalize(M.from_product(v, 9))
+    for _ in range(20):
+        m, w = step(m, jnp.asarray(0.01))
+    exact = sl.expm(-1j * hnh * 0.2) @ kron_all(v)
+    assert np.linalg.norm(np.asarray(M.to_dense(m)) - exact) < 1e-4
+    assert float(w) < 1e-20
