@@ -63,6 +63,7 @@ from .method import Chebyshev as Chebyshev
 from .method import Diffrax as Diffrax
 from .method import Direct as Direct
 from .method import GMRES as GMRES
+from .method import MPS as MPS
 from .result import Result as Result
 from .solvers import MESolveResult as MESolveResult
 from .solvers import SteadyStateResult as SteadyStateResult
@@ -116,7 +117,7 @@ __all__ = [
     "MasterEquation", "adhoc_lindblad", "adhoc_redfield", "lindblad", "local_lindblad",
     "local_redfield", "pseudo_lindblad", "redfield", "standard_local_lindblad",
     # solvers, their method objects and results
-    "Chebyshev", "Diffrax", "Direct", "GMRES", "Result",
+    "Chebyshev", "Diffrax", "Direct", "GMRES", "MPS", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
     # states

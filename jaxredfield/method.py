@@ -5,6 +5,8 @@ One way to choose an algorithm everywhere (as diffrax's solvers and dynamiqs' ``
 - :class:`Diffrax` -- adaptive Runge-Kutta (any diffrax solver), for ``mesolve`` and
   ``mcsolve`` (the reference propagator of the no-jump evolution);
 - :class:`Chebyshev` -- the Chebyshev propagator exp(-i H_nh s) psi of ``mcsolve`` (default);
+- :class:`MPS` -- ``mcsolve`` on matrix product states (second-order TEBD, fixed maximal bond
+  dimension): chains far beyond state vectors;
 - :class:`Direct` -- dense LU solve of the D^2 x D^2 Liouvillian, for ``steadystate``;
 - :class:`GMRES` -- matrix-free restarted GMRES (lineax), for ``steadystate``.
 
@@ -77,6 +79,22 @@ class Chebyshev(Method):
         _positive(self.atol, "atol", "Chebyshev")
 
 
+class MPS(Method):
+    """Quantum-jump trajectories on matrix product states: the no-jump evolution
+    exp(-i H_nh s) by second-order TEBD (palindromic sweeps of nearest-neighbour bond gates,
+    SVD truncation to ``max_bond``) in steps of at most ``dt``, with the same waiting-time
+    algorithm, root finding and keys as the state-vector engine. Terms and jumps on one site
+    or two neighbouring sites (local Lindblad N = 1, the standard local Lindblad equation);
+    the error per unit time is O(dt^2) plus the truncation."""
+
+    max_bond: int = eqx.field(static=True, default=64)
+    dt: float = eqx.field(static=True, default=0.02)
+
+    def __check_init__(self):
+        _positive_int(self.max_bond, "max_bond", "MPS")
+        _positive(self.dt, "dt", "MPS")
+
+
 class Direct(Method):
     """Dense direct solve of the D^2 x D^2 Liouvillian with the trace condition (one LU
     factorization); small D only (memory 48 D^4 bytes)."""
@@ -120,4 +138,4 @@ def check_method(method, allowed: tuple, solver: str, default):
     return method
 
 
-__all__ = ["Method", "Diffrax", "Chebyshev", "Direct", "GMRES", "check_method"]
+__all__ = ["Method", "Diffrax", "Chebyshev", "MPS", "Direct", "GMRES", "check_method"]

@@ -207,7 +207,7 @@ def test_bad_inputs_raise(chain):
         mcsolve(eq, psi0, TS, 4, key, progress=False, method=jr.Chebyshev(atol=0.0))
     with pytest.raises(TypeError, match="`method` of mcsolve is a method object.*'rk4'"):
         mcsolve(eq, psi0, TS, 4, key, progress=False, method="rk4")
-    with pytest.raises(TypeError, match=r"mcsolve supports method=jr.Chebyshev\(\), jr.Diffrax\(\); got GMRES"):
+    with pytest.raises(TypeError, match=r"mcsolve supports method=jr.Chebyshev\(\), jr.Diffrax\(\), jr.MPS\(\); got GMRES"):
         mcsolve(eq, psi0, TS, 4, key, progress=False, method=jr.GMRES())
     for old in (dict(atol=1e-8), dict(rtol=1e-6), dict(max_steps=10)):  # removed: in the method
         with pytest.raises(TypeError, match="unexpected keyword"):

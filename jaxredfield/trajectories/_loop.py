@@ -33,8 +33,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ._observables import measurement
 from ._rootfind import JUMP_TOL, Bracket, hermite_root
+
+
+def _sel(c, a, b):
+    """``jnp.where(c, a, b)`` for a state (a vector, or a pytree: an MPS), in b's dtype."""
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(c, x.astype(y.dtype), y), a, b)
 
 
 class State(NamedTuple):
@@ -43,7 +47,7 @@ class State(NamedTuple):
     and the weight's jump factors (signed runs; 1 otherwise)."""
 
     t: jnp.ndarray
-    psi: jnp.ndarray
+    psi: jnp.ndarray  # a state vector, or a pytree (an MPS: ``method=jr.MPS()``)
     log_norm: jnp.ndarray
     log_norm_rate: jnp.ndarray
     r: jnp.ndarray
@@ -78,10 +82,9 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
     ``prop.propagate(psi, s, axis_name)`` = exp(-i H_nh s) psi for 0 <= s <= ``prop.max_step``.
     ``axis_name``: the vmap axis name, if vmapped (see the branches below)."""
     K = len(unr.jumps)
-    L, d = unr.L, unr.d
     n_t = tsave.shape[0]
     max_step = float(prop.max_step)
-    measure = measurement(e_ops, herm, L, d)
+    measure = unr.measurement(e_ops, herm)
     zero, one = jnp.zeros((), jnp.float64), jnp.ones((), jnp.float64)
     ex0 = unr.weighted(measure(psi0), one, tsave[0], tsave[0])  # every trajectory's t = t0 row
     ln_0, dn_0 = unr.log_norm_and_rate(psi0) if K else (zero, zero)
@@ -129,7 +132,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
             any_lane(inside), lambda: prop.propagate(psi, s, axis_name, s_save=s_sv),
             lambda: (lambda p: (p, p))(prop.propagate(psi, s, axis_name)))
         # the end points exactly, whichever branch the batch took
-        psi_sv = jnp.where(s_sv <= 0, psi, jnp.where(s_sv >= s, psi_s, psi_sv))
+        psi_sv = _sel(s_sv <= 0, psi, _sel(s_sv >= s, psi_s, psi_sv))
         if not K:
             return st._replace(t=t_next, psi=psi_s), br, want, psi_sv, last
         # ||psi||^2 is non-increasing (H_nh has a negative semidefinite anti-Hermitian
@@ -167,7 +170,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         # the crossed step's state at p_cr: the step start, the save point or the step end
         at_end = go_hi & ~sv_hi
         at_sv = (go_hi & sv_hi) | (~go_hi & sv_lo)
-        psi_cr = jnp.where(at_end, psi_s, jnp.where(at_sv, psi_sv, psi))
+        psi_cr = _sel(at_end, psi_s, _sel(at_sv, psi_sv, psi))
         ln_cr = jnp.where(at_end, ln, jnp.where(at_sv, ln_v, st.log_norm))
         dn_cr = jnp.where(at_end, dn, jnp.where(at_sv, dn_v, st.log_norm_rate))
 
@@ -181,7 +184,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
             t=jnp.where(accept, jnp.where(bad, t_lim, t_next),
                         jnp.where(conv, jnp.where(rooting, t + s, t_next),
                                   jnp.where(moving, t + s, t + p_cr))),
-            psi=jnp.where(moved, psi_s, jnp.where(conv, pj.astype(psi.dtype), psi_cr)),
+            psi=_sel(moved, psi_s, _sel(conv, pj, psi_cr)),
             log_norm=jnp.where(moved, ln, jnp.where(conv, lnj, ln_cr)),
             log_norm_rate=jnp.where(moved, dn, jnp.where(conv, dnj, dn_cr)),
             r=jnp.where(conv, rj, st.r),

@@ -25,13 +25,14 @@ from .._checks import (as_e_ops, as_ket, check_equation_finite, check_positive, 
                        check_tsave, diffrax_complex_ok)
 from .._progress import bar
 from ..equations import MasterEquation
-from ..method import Chebyshev, Diffrax, Method, check_method
+from ..method import MPS, Chebyshev, Diffrax, Method, check_method
 from ..result import Result
 from . import _checkpoint
 from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
 from ._loop import chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
+from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
 from ._unravelling import Unravelling
 
 #: trajectories each lane runs back to back per chunk (a chunk = batch_size * QUEUE
@@ -186,7 +187,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
             "trajectories of the same equation (lam > 0, e.g. jr.lam_loc(system)), or use the "
             "Lindblad approximation jr.local_lindblad."
         )
-    method = check_method(method, (Chebyshev, Diffrax), "mcsolve", Chebyshev())
+    method = check_method(method, (Chebyshev, Diffrax, MPS), "mcsolve", Chebyshev())
+    on_mps = isinstance(method, MPS)
     signed = bool(eq.negative_jumps)
     check_positive(max_trace_error, "max_trace_error")
     ntraj = check_positive_int(ntraj, "ntraj")
@@ -196,30 +198,40 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
-    D = eq.dim
-    psi0 = as_ket(psi0, D, "psi0")
+    if on_mps:
+        if keep_final_states:
+            raise ValueError("`keep_final_states` is not available with method=jr.MPS() (the states "
+                             "are matrix product states); measure what you need with `e_ops`")
+        D = 1  # no dense state anywhere
+        psi0 = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype)
+    else:
+        D = eq.dim
+        psi0 = as_ket(psi0, D, "psi0")
     tsave = check_tsave(tsave)
     check_equation_finite(eq, "eq")
     ops, herm = as_e_ops(e_ops, eq.L, eq.d)
+    if on_mps:
+        check_mps_operators(ops, "an e_op")
+        check_mps_operators(list(eq.jumps) + list(eq.negative_jumps), "a jump operator")
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _checkpoint.check_path(checkpoint)
-        fingerprint = _checkpoint.fingerprint(eq, psi0, tsave, ntraj, batch_size, key, ops, method,
-                                              dtype, keep_trajectories, keep_final_states)
+        fingerprint = _checkpoint.fingerprint(eq, psi0[0].tensors if on_mps else psi0, tsave, ntraj, batch_size,
+                                              key, ops, method, dtype, keep_trajectories, keep_final_states)
 
-    unr, damping = Unravelling.build(eq, dtype)
-    prop = build_propagator(method, eq, damping, dtype)
+    unr, damping = (MPSUnravelling if on_mps else Unravelling).build(eq, dtype)
+    prop = MPSPropagator.build(eq, method, damping, dtype) if on_mps else build_propagator(method, eq, damping, dtype)
     ops_c = tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops)
-    psi0_c = psi0.astype(dtype)
+    psi0_c = psi0 if on_mps else psi0.astype(dtype)
 
     sharding = batch_sharding()
     if batch_size is None:
-        batch_size = default_batch_size(D)
+        batch_size = mps_lanes(eq.L, eq.d, method.max_bond) if on_mps else default_batch_size(D)
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
     q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
     lanes = chunk_indices(0, B, sharding)
     n_ops, n_t = len(ops), tsave.shape[0]
-    n_rows = n_ops + signed  # signed: the last row is the weight mu
+    n_rows = n_ops + on_mps + signed  # MPS: the discarded weight; signed: the last row is mu
     cdtype = np.float64 if all(herm) else np.complex128
     tally = Tally.empty(n_rows, n_t, D, cdtype, dtype)
     if checkpoint is not None:
@@ -253,13 +265,16 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         _checkpoint.save(checkpoint, fingerprint, tally)
     stderr = tally.stderr()
     stats = {"njumps": jnp.asarray(tally.njumps)}
+    if on_mps:  # mean over trajectories of the weight discarded up to each save time
+        stats["discarded_weight"] = jnp.asarray(tally.mean[n_ops].real)
     if signed:
         stats.update(tally.signed_stats())
     return MCSolveResult(
         tsave=tsave,
         expect=jnp.asarray(tally.mean[:n_ops]) if n_ops else None,
         expect_stderr=jnp.asarray(stderr[:n_ops]) if n_ops else None,
-        expect_trajectories=jnp.asarray(tally.ex) if keep_trajectories else None,
+        expect_trajectories=(jnp.asarray(np.delete(tally.ex, n_ops, axis=1) if on_mps else tally.ex)
+                             if keep_trajectories else None),
         final_state=jnp.asarray(tally.psi) if keep_final_states else None,
         ntraj=ntraj,
         stats=stats,

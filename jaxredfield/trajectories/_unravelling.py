@@ -40,7 +40,7 @@ import numpy as np
 
 from ..equations import MasterEquation
 from ..operators import LocalOperator, apply_left, merge_terms
-from ._observables import reduced_dm, support_groups
+from ._observables import measurement, reduced_dm, support_groups
 
 #: signed trajectories: the clock rate is kept >= CLOCK_FLOOR * sum_m ||M_m||^2, which bounds
 #: every jump factor (module docstring)
@@ -103,6 +103,11 @@ class Unravelling(eqx.Module):
 
     def _sgn(self):
         return jnp.asarray(self.signs if self.signed else [1.0] * len(self.jumps), jnp.float64)
+
+    def measurement(self, e_ops, herm):
+        """``measure(psi)``: the values <psi|O|psi>/<psi|psi> of the e_ops (real where
+        ``herm``) of one trajectory's state."""
+        return measurement(e_ops, herm, self.L, self.d)
 
     def jump_weights(self, psi):
         """||L_k psi||^2 = Tr(L_k^dag L_k rho_S), from the reduced density matrix of each

@@ -1,0 +1,95 @@
+"""mcsolve(method=jr.MPS(...)): trajectories on matrix product states against the state-vector
+engine (same keys: the same jumps) and against mesolve (statistics)."""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxredfield as jr
+
+TS = np.linspace(0.0, 2.0, 5)
+
+
+def _system(L):
+    model = jr.xxz_chain(L)
+    return model, jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+
+
+@pytest.mark.parametrize("build", ["local_lindblad", "signed"])
+def test_same_jumps_as_the_state_vector_engine(build):
+    """Bond dimension large enough to be exact (8 at L = 6) and a short TEBD step: the same
+    keys give the same jumps as the Chebyshev engine and the same values to the time-step
+    error, which is of second order in dt; signed runs also the same weights mu."""
+    model, system = _system(6)
+    eq = (jr.local_lindblad(system, 1) if build == "local_lindblad"
+          else jr.pseudo_lindblad(jr.local_redfield(system, 1), jr.lam_loc(system)))
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in (0, 3, 5)] + [jr.spin_current(model, 2)]
+    # 8 signed trajectories are far too few for a trace estimate: no trace-error stop here
+    kw = dict(e_ops=e_ops, progress=False, keep_trajectories=True, max_trace_error=1e6)
+    psi0 = jr.product_state(model, [0, 1, 0, 1, 0, 1])
+    b = jr.mcsolve(eq, psi0, TS, 8, jax.random.key(4), **kw)
+    assert b.stats["njumps"].sum() >= 8
+    err = {}
+    for dt in (0.02, 0.01):
+        a = jr.mcsolve(eq, psi0, TS, 8, jax.random.key(4), method=jr.MPS(max_bond=8, dt=dt), **kw)
+        np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
+        err[dt] = np.abs(np.asarray(a.expect_trajectories) - np.asarray(b.expect_trajectories)).max()
+    # second order in dt (measured: 1.0e-2 -> 2.6e-3 -> 6.5e-4 at dt = 0.02, 0.01, 0.005, signed)
+    assert err[0.01] < 5e-3 and 3 < err[0.02] / err[0.01] < 5.5, err
+
+
+@pytest.mark.parametrize("build", ["local_lindblad", "standard_local_lindblad"])
+def test_statistics_match_mesolve(build):
+    """Default time step: the trajectory mean agrees with the density-matrix solution within
+    the statistical errors (criterion of tests/test_trajectories.py)."""
+    model, system = _system(5)
+    eq = jr.local_lindblad(system, 1) if build == "local_lindblad" else jr.standard_local_lindblad(system)
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(5)]
+    psi0 = jr.product_state(model, np.ones(2))
+    ref = np.asarray(jr.mesolve(eq, psi0, TS, e_ops=e_ops, save_states=False).expect)
+    res = jr.mcsolve(eq, psi0, TS, 200, jax.random.key(9), e_ops=e_ops, method=jr.MPS(max_bond=8),
+                     progress=False)
+    mean, se = np.asarray(res.expect), np.asarray(res.expect_stderr)
+    # bond dimension 8 is exact at L = 5 (2^2 = 4 is the largest needed): nothing discarded
+    w = np.asarray(res.stats["discarded_weight"])
+    assert w.shape == (len(TS),) and np.all(w < 1e-20), w
+    assert np.max(np.abs(ref[:, -1] - ref[:, 0]) / se[:, -1]) > 10  # the dynamics is resolved
+    z = (mean - ref)[:, 1:] / se[:, 1:]
+    assert np.all(np.abs(z) < 5) and np.mean(np.abs(z) < 3) >= 0.9, z
+
+
+def test_discarded_weight_is_reported_per_save_time():
+    """A bond dimension too small for the state (2 at L = 6): the discarded weight grows with
+    time and the values move away from the exact-bond run by more than round-off."""
+    model, system = _system(6)
+    eq = jr.local_lindblad(system, 1)
+    psi0 = jr.product_state(model, np.ones(2))
+    e_ops = [jr.operator_on(jr.sigmaz(), 2, model)]
+    kw = dict(e_ops=e_ops, progress=False)
+    small = jr.mcsolve(eq, psi0, TS, 4, jax.random.key(1), method=jr.MPS(max_bond=2), **kw)
+    exact = jr.mcsolve(eq, psi0, TS, 4, jax.random.key(1), method=jr.MPS(max_bond=8), **kw)
+    w = np.asarray(small.stats["discarded_weight"])
+    assert w[0] == 0 and np.all(np.diff(w) >= 0) and w[-1] > 1e-4, w
+    assert np.all(np.asarray(exact.stats["discarded_weight"]) < 1e-20)
+    assert np.abs(np.asarray(small.expect) - np.asarray(exact.expect)).max() > 1e-4
+
+
+def test_refusals_name_the_argument():
+    model, system = _system(4)
+    eq = jr.local_lindblad(system, 1)
+    psi0 = jr.product_state(model, 0)
+    run = lambda **kw: jr.mcsolve(**{"eq": eq, "psi0": psi0, "tsave": TS, "ntraj": 2, "key": jax.random.key(0),
+                                     "method": jr.MPS(max_bond=4), "progress": False, **kw})
+    with pytest.raises(TypeError, match=r"`psi0` of method=jr.MPS\(\) must be a product state"):
+        run(psi0=np.eye(16)[0])
+    with pytest.raises(ValueError, match=r"`keep_final_states` is not available with method=jr.MPS\(\)"):
+        run(keep_final_states=True)
+    wide = jr.LocalOperator(np.eye(8), (0, 1, 2), 4, 2)
+    with pytest.raises(ValueError, match=r"an e_op on sites \(0, 1, 2\): method=jr.MPS\(\) supports"):
+        run(e_ops=[wide])
+    with pytest.raises(ValueError, match=r"a jump operator on sites \(0, 1, 2\)"):
+        run(eq=jr.local_lindblad(system, 2))
+    with pytest.raises(ValueError, match=r"`MPS\(max_bond=...\)` must be a positive integer"):
+        jr.MPS(max_bond=0)
+    with pytest.raises(ValueError, match=r"`MPS\(dt=...\)` must be > 0"):
+        jr.MPS(dt=-0.1)
