@@ -27,13 +27,15 @@ def chunk_size(batch_size: int, ntraj: int, sharding) -> int:
 
 def default_batch_size(D: int) -> int:
     """Lanes (trajectories in flight) when ``batch_size`` is not given, per backend and state
-    dimension D. CPU: vmapped lanes only pay while the working set (7 state vectors per
-    lane) stays in cache: 2^12 / D lanes (L = 10: 4, L >= 12: 1), measured
-    in ``benchmarks/bench_peers.py``; a batch of 16 at L = 16 cost 2.9x the time per
-    trajectory of one lane. Accelerators: a batch is what fills the device, 2^24 / D lanes
-    (about 2^24 amplitudes in flight; L = 19: 32), at most 1024."""
+    dimension D. CPU: one lane at every L. Measured (2 cores, problem P of
+    ``benchmarks/bench_peers.py``, s per trajectory for batch 1 / 2 / 4 / 8 / 16): L = 8:
+    0.0028 / - / 0.0037 / - / 0.0053; L = 10: 0.0092 / 0.0115 / 0.018 / 0.025 / 0.021;
+    L = 12: 0.029 / 0.038 / 0.053 / 0.061 / -; L = 6: equal within 7 % up to 64 (a vmapped
+    lane pays for the other lanes' root-finding and save branches, and XLA already runs one
+    lane's loops on both cores). Accelerators: a batch is what fills the device, 2^24 / D
+    lanes (about 2^24 amplitudes in flight; L = 19: 32), at most 1024."""
     if jax.default_backend() == "cpu":
-        return max(1, min(64, 2**12 // D))
+        return 1
     return max(1, min(1024, 2**24 // D))
 
 

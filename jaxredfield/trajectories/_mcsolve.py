@@ -117,8 +117,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       runs trajectories start + b, start + b + batch_size, ...); a chunk, the unit of
       progress updates and checkpoints, holds ``4 * batch_size`` trajectories. ``None``
       (default): chosen per backend and dimension D = d^L (``default_batch_size``): on a CPU
-      2^12 / D lanes (L = 10: 4, L >= 12: 1: more lanes only pay while their working
-      set stays in cache), on an accelerator 2^24 / D (at most 1024). With several
+      one lane (measured fastest or equal at L = 6...12), on an accelerator 2^24 / D (at
+      most 1024). With several
       devices it is rounded up to a multiple of the device count.
     - `keep_trajectories`: also return every trajectory's expectation values.
     - `keep_final_states`: also return every trajectory's normalized state at ``tsave[-1]``.
