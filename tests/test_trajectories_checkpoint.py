@@ -252,3 +252,17 @@ def test_checkpoint_path_checked_before_the_run(setup, tmp_path):
         mod.after_write_hook = None
         if (tmp_path / "read_only").exists():
             os.chmod(tmp_path / "read_only", 0o755)
+
+
+def test_checkpoint_with_the_default_batch_size(setup, tmp_path):
+    """batch_size=None (the default) is resolved before the checkpoint's fingerprint (it was
+    a TypeError); the run and its resume from the finished file equal a run without one."""
+    s = setup
+    kw = dict(e_ops=s["e_ops"], progress=False)
+    path = tmp_path / "run.npz"
+    a = mcsolve(s["eq"], s["psi0"], s["TS"], 12, jax.random.key(2), checkpoint=path, **kw)
+    b = mcsolve(s["eq"], s["psi0"], s["TS"], 12, jax.random.key(2), checkpoint=path, **kw)  # resumed
+    c = mcsolve(s["eq"], s["psi0"], s["TS"], 12, jax.random.key(2), **kw)
+    assert path.exists()
+    for r in (b, c):
+        np.testing.assert_array_equal(np.asarray(a.expect), np.asarray(r.expect))

@@ -213,6 +213,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     if on_mps:
         check_mps_operators(ops, "an e_op")
         check_mps_operators(list(eq.jumps) + list(eq.negative_jumps), "a jump operator")
+    if batch_size is None:  # resolved before the fingerprint, which holds it
+        batch_size = mps_lanes(eq.L, eq.d, method.max_bond) if on_mps else default_batch_size(D)
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _checkpoint.check_path(checkpoint)
@@ -225,8 +227,6 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     psi0_c = psi0 if on_mps else psi0.astype(dtype)
 
     sharding = batch_sharding()
-    if batch_size is None:
-        batch_size = mps_lanes(eq.L, eq.d, method.max_bond) if on_mps else default_batch_size(D)
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
     q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
     lanes = chunk_indices(0, B, sharding)
