@@ -81,11 +81,12 @@ class Chebyshev(Method):
 
 class MPS(Method):
     """Quantum-jump trajectories on matrix product states: the no-jump evolution
-    exp(-i H_nh s) by second-order TEBD (palindromic sweeps of nearest-neighbour bond gates,
-    SVD truncation to ``max_bond``) in steps of at most ``dt``, with the same waiting-time
-    algorithm, root finding and keys as the state-vector engine. Terms and jumps on one site
-    or two neighbouring sites (local Lindblad N = 1, the standard local Lindblad equation);
-    the error per unit time is O(dt^2) plus the truncation."""
+    exp(-i H_nh s) by second-order TEBD (palindromic sweeps of gates on blocks of
+    w = max(2, widest term) contiguous sites, SVD truncation to ``max_bond``) in steps of at
+    most ``dt``, with the same waiting-time algorithm, root finding and keys as the
+    state-vector engine. Terms, jumps and e_ops on contiguous sites (local Lindblad / local
+    Redfield of any order N, the standard local Lindblad equation); the error per unit time
+    is O(dt^2) plus the truncation."""
 
     max_bond: int = eqx.field(static=True, default=64)
     dt: float = eqx.field(static=True, default=0.02)

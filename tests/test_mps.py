@@ -51,11 +51,20 @@ def h_nh_dense(hamiltonian, damping):
             - 0.5j * sum(np.asarray(g.dense()) for g in damping))
 
 
-def xxz_equation(L=6):
+def xxz_equation(L=6, order=1):
     model = jr.xxz_chain(L)
     system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
-    eq = jr.local_lindblad(system, 1)  # jumps on two sites at each chain end
+    eq = jr.local_lindblad(system, order)  # jumps on order + 1 sites at each chain end
     return eq.hamiltonian, M.damping_from_jumps(eq.jumps)
+
+
+def permuted(matrix, sites, d):
+    """The matrix of an operator given in the Kronecker order of ``sites``, in ascending site
+    order (NumPy transpose of the 2k tensor indices)."""
+    k = len(sites)
+    order = np.argsort(sites)  # ascending position p holds the factor of sites[order[p]]
+    t = np.asarray(matrix).reshape((d,) * (2 * k))
+    return t.transpose(list(order) + [k + p for p in order]).reshape(d**k, d**k)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +129,16 @@ def test_expect_local_matches_dense(rng, d):
     L, chi = 5, 4
     m = random_mps(rng, L, d, chi)  # not canonical: environments in any gauge
     psi = dense_of_tensors(m.tensors)
-    for k in (1, 2):
+    for k in (1, 2, 3, 5):
         o = rng.normal(size=(d**k, d**k)) + 1j * rng.normal(size=(d**k, d**k))
         for j in range(L - k + 1):
             ref = np.vdot(psi, op_on(o, j, k, L, d) @ psi)
             got = M.expect_local(m, o, tuple(range(j, j + k)))
             assert np.isclose(got, ref, rtol=1e-11), (k, j)
+    # three sites in a scrambled order
+    o = rng.normal(size=(d**3, d**3)) + 1j * rng.normal(size=(d**3, d**3))
+    ref = np.vdot(psi, op_on(permuted(o, (3, 1, 2), d), 1, 3, L, d) @ psi)
+    assert np.isclose(M.expect_local(m, o, (3, 1, 2)), ref, rtol=1e-11)
     # sites listed in descending order: the matrix is in that Kronecker order
     o = rng.normal(size=(d * d, d * d))
     swap = np.eye(d * d)[[(i % d) * d + i // d for i in range(d * d)]]
@@ -139,13 +152,41 @@ def test_apply_local_matches_dense(rng, d):
     chi = d**2  # the largest rank of a 4-site chain: the split is exact
     m = random_mps(rng, L, d, chi)
     psi = dense_of_tensors(m.tensors)
-    for k in (1, 2):
+    for k in (1, 2, 3, 4):
         o = rng.normal(size=(d**k, d**k)) + 1j * rng.normal(size=(d**k, d**k))
         for j in range(L - k + 1):
             out, w = M.apply_local(m, o, tuple(range(j, j + k)))
             ref = op_on(o, j, k, L, d) @ psi
             np.testing.assert_allclose(M.to_dense(out), ref, atol=1e-11 * np.abs(ref).max())
             assert float(w) < 1e-25
+            if k >= 2:  # the center ends at the first site of the block
+                t = np.asarray(out.tensors)
+                assert np.isclose(np.sum(np.abs(t[j]) ** 2), np.vdot(ref, ref).real, rtol=1e-10)
+    o = rng.normal(size=(d**3, d**3)) + 1j * rng.normal(size=(d**3, d**3))
+    out, _ = M.apply_local(m, o, (2, 0, 1))
+    ref = op_on(permuted(o, (2, 0, 1), d), 0, 3, L, d) @ psi
+    np.testing.assert_allclose(M.to_dense(out), ref, atol=1e-11 * np.abs(ref).max())
+
+
+def test_apply_local_three_sites_truncated(rng):
+    """A random three-site operator on a product state kept at bond dimension 1: the two
+    truncated SVDs (site 3 split off first, then site 2, center back on site 1) give the
+    state and the summed weight of the same sequence of NumPy SVDs."""
+    L, d = 5, 2
+    v = random_product(rng, L, d)
+    o = rng.normal(size=(8, 8)) + 1j * rng.normal(size=(8, 8))
+    out, w = M.apply_local(M.from_product(v, 1), o, (1, 2, 3))
+    theta = (o @ kron_all(v[1:4])).reshape(4, 2)  # sites 1, 2 | site 3
+    u, s, vh = np.linalg.svd(theta)
+    w1 = s[1] ** 2 / np.sum(s**2)
+    u2, s2, vh2 = np.linalg.svd((u[:, 0] * s[0]).reshape(2, 2))  # site 1 | site 2
+    w2 = s2[1] ** 2 / np.sum(s2**2)
+    ref = kron_all([v[0], u2[:, 0] * s2[0], vh2[0], vh[0], v[4]])
+    assert w1 > 1e-3 and w2 > 1e-3  # both truncations are real
+    assert np.isclose(float(w), w1 + w2, rtol=1e-8)
+    np.testing.assert_allclose(M.to_dense(out), ref, atol=1e-12 * np.abs(ref).max())
+    exact = op_on(o, 1, 3, L, d) @ kron_all(v)
+    assert np.isclose(M.norm2(out), (1 - w1) * (1 - w2) * np.vdot(exact, exact).real, rtol=1e-10)
 
 
 def test_apply_local_discarded_weight_is_the_norm_error(rng):
@@ -213,16 +254,67 @@ def test_tebd_vmap_over_step_lengths(xxz):
         np.testing.assert_allclose(batched.tensors[i], one.tensors, atol=1e-13)
 
 
-def test_tebd_rejects_terms_beyond_neighbours():
+def test_tebd_three_site_terms_one_step_is_second_order():
+    """Local Lindblad N = 2: damping terms on three sites at each chain end (blocks of w = 3
+    sites), L = 6, against expm of the dense H_nh; third-order local error, and t = 1."""
+    h, g = xxz_equation(6, order=2)
+    assert max(len(o.sites) for o in list(h) + list(g)) == 3
+    tebd = M.TEBD.build(h, g, 8)
+    assert tebd.width == 3 and tebd.bond_h.shape == (4, 8, 8)
+    hnh = h_nh_dense(h, g)
+    blocks = sum(op_on(hb, b, 3, 6, 2) for b, hb in enumerate(np.asarray(tebd.bond_h)))
+    np.testing.assert_allclose(blocks, hnh, atol=1e-13)  # sum_b h_b = H_nh
+    step = eqx.filter_jit(lambda m, s: tebd.step(m, s))
+    v = random_product(np.random.default_rng(7), 6, 2)
+    e = [step_error(step, hnh, v, 8, s) for s in (0.2, 0.1, 0.05)]
+    print("three-site TEBD one-step errors", e, [a / b for a, b in zip(e, e[1:])])
+    assert e[2] < 1e-3
+    for a, b in zip(e, e[1:]):
+        assert 6 < a / b < 10, e  # local error ~ s^3
+    e = [step_error(step, hnh, v, 8, s) for s in (-0.1, -0.05)]
+    assert 6 < e[0] / e[1] < 10, e
+    m = M.canonicalize(M.from_product(v, 8))
+    for _ in range(50):
+        m, w = step(m, jnp.asarray(0.02))
+    exact = sl.expm(-1j * hnh * 1.0) @ kron_all(v)
+    got = np.asarray(M.to_dense(m))
+    assert np.linalg.norm(got - exact) < 1e-3
+    assert np.vdot(exact, exact).real < 0.99 and float(w) < 1e-20
+    # the step leaves the center at site 0
+    assert np.isclose(np.sum(np.abs(np.asarray(m.tensors[0])) ** 2), np.vdot(got, got).real,
+                      rtol=1e-10)
+
+
+def test_tebd_whole_chain_block():
+    """A term on all L = 4 sites: one block, the step is one exact gate exp(-i H_nh s)."""
+    rng = np.random.default_rng(5)
+    L, d = 4, 2
+    a = rng.normal(size=(16, 16)) + 1j * rng.normal(size=(16, 16))
+    h = [jr.LocalOperator(a + a.conj().T, (0, 1, 2, 3), L, d)]
+    g = [jr.LocalOperator(0.3 * np.eye(2), (1,), L, d)]
+    tebd = M.TEBD.build(h, g, 4)
+    v = random_product(rng, L, d)
+    m, w = tebd.step(M.canonicalize(M.from_product(v, 4)), 0.3)
+    exact = sl.expm(-1j * h_nh_dense(h, g) * 0.3) @ kron_all(v)
+    np.testing.assert_allclose(M.to_dense(m), exact, atol=1e-11)
+    assert float(w) < 1e-25
+
+
+def test_mps_rejects_non_contiguous_sites():
     L, d = 5, 2
-    three = jr.LocalOperator(np.eye(8), (1, 2, 3), L, d)
-    with pytest.raises(NotImplementedError, match=r"\(1, 2, 3\)"):
-        M.TEBD.build([three], [], 8)
     far = jr.LocalOperator(np.eye(4), (0, 2), L, d)
     with pytest.raises(NotImplementedError, match=r"\(0, 2\)"):
         M.TEBD.build([], [far], 8)
+    gap = jr.LocalOperator(np.eye(8), (1, 2, 4), L, d)
+    with pytest.raises(NotImplementedError, match=r"\(1, 2, 4\)"):
+        M.TEBD.build([gap], [], 8)
+    with pytest.raises(NotImplementedError, match=r"\(1, 3\)"):
+        M.bond_terms([jr.LocalOperator(np.eye(4), (1, 3), L, d)], [], L, d, width=3)
+    mps = M.from_product(np.ones((L, d)), 2)
     with pytest.raises(NotImplementedError, match=r"\(0, 2\)"):
-        M.expect_local(M.from_product(np.ones((L, d)), 2), np.eye(4), (0, 2))
+        M.expect_local(mps, np.eye(4), (0, 2))
+    with pytest.raises(NotImplementedError, match=r"\(0, 2, 3\)"):
+        M.apply_local(mps, np.eye(8), (0, 2, 3))
 
 
 def test_tebd_bose_hubbard_d3():

@@ -1,6 +1,8 @@
 """mcsolve(method=jr.MPS(...)): trajectories on matrix product states against the state-vector
 engine (same keys: the same jumps) and against mesolve (statistics)."""
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -15,14 +17,16 @@ def _system(L):
     return model, jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
 
 
-@pytest.mark.parametrize("build", ["local_lindblad", "signed"])
+@pytest.mark.parametrize("build", ["local_lindblad", "signed", "local_lindblad_2"])
 def test_same_jumps_as_the_state_vector_engine(build):
     """Bond dimension large enough to be exact (8 at L = 6) and a short TEBD step: the same
     keys give the same jumps as the Chebyshev engine and the same values to the time-step
-    error, which is of second order in dt; signed runs also the same weights mu."""
+    error, which is of second order in dt; signed runs also the same weights mu. Local
+    Lindblad N = 2: jumps and damping terms on three sites at each end (TEBD blocks of 3)."""
     model, system = _system(6)
-    eq = (jr.local_lindblad(system, 1) if build == "local_lindblad"
-          else jr.pseudo_lindblad(jr.local_redfield(system, 1), jr.lam_loc(system)))
+    eq = {"local_lindblad": lambda: jr.local_lindblad(system, 1),
+          "local_lindblad_2": lambda: jr.local_lindblad(system, 2),
+          "signed": lambda: jr.pseudo_lindblad(jr.local_redfield(system, 1), jr.lam_loc(system))}[build]()
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in (0, 3, 5)] + [jr.spin_current(model, 2)]
     # 8 signed trajectories are far too few for a trace estimate: no trace-error stop here
     kw = dict(e_ops=e_ops, progress=False, keep_trajectories=True, max_trace_error=1e6)
@@ -34,6 +38,7 @@ def test_same_jumps_as_the_state_vector_engine(build):
         a = jr.mcsolve(eq, psi0, TS, 8, jax.random.key(4), method=jr.MPS(max_bond=8, dt=dt), **kw)
         np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
         err[dt] = np.abs(np.asarray(a.expect_trajectories) - np.asarray(b.expect_trajectories)).max()
+    print(build, err)
     # second order in dt (measured: 1.0e-2 -> 2.6e-3 -> 6.5e-4 at dt = 0.02, 0.01, 0.005, signed)
     assert err[0.01] < 5e-3 and 3 < err[0.02] / err[0.01] < 5.5, err
 
@@ -84,11 +89,12 @@ def test_refusals_name_the_argument():
         run(psi0=np.eye(16)[0])
     with pytest.raises(ValueError, match=r"`keep_final_states` is not available with method=jr.MPS\(\)"):
         run(keep_final_states=True)
-    wide = jr.LocalOperator(np.eye(8), (0, 1, 2), 4, 2)
-    with pytest.raises(ValueError, match=r"an e_op on sites \(0, 1, 2\): method=jr.MPS\(\) supports"):
-        run(e_ops=[wide])
-    with pytest.raises(ValueError, match=r"a jump operator on sites \(0, 1, 2\)"):
-        run(eq=jr.local_lindblad(system, 2))
+    gap = jr.LocalOperator(np.eye(4), (0, 2), 4, 2)
+    with pytest.raises(ValueError, match=r"an e_op on sites \(0, 2\): method=jr.MPS\(\) supports"):
+        run(e_ops=[gap])
+    gap_jump = jr.LocalOperator(np.eye(4), (1, 3), 4, 2)
+    with pytest.raises(ValueError, match=r"a jump operator on sites \(1, 3\)"):
+        run(eq=dataclasses.replace(eq, jumps=(gap_jump,)))
     with pytest.raises(ValueError, match=r"`MPS\(max_bond=...\)` must be a positive integer"):
         jr.MPS(max_bond=0)
     with pytest.raises(ValueError, match=r"`MPS\(dt=...\)` must be > 0"):

@@ -15,10 +15,10 @@ Implemented here: product states, the dense vector (tests), the norm and local e
 values by transfer-matrix environments (Schollwöck Sec. 4.2; valid in any gauge), the
 mixed canonical form with the orthogonality center at any site (Schollwöck Sec. 4.4, by SVD
 sweeps, which stay correct for rank-deficient padded bonds where an unpivoted QR does not),
-and one- and two-site operators; a two-site operator is contracted into the two-site tensor
-at the orthogonality center and split back by a singular-value decomposition truncated to
-chi (Vidal, PRL 91, 147902 (2003); Schollwöck Sec. 4.5). All functions are pure and
-jit/vmap friendly; ``sites`` are static.
+and operators on k contiguous sites; an operator on k >= 2 sites is contracted into the
+k-site tensor at the orthogonality center and split back by k - 1 singular-value
+decompositions truncated to chi (Vidal, PRL 91, 147902 (2003); Schollwöck Sec. 4.5). All
+functions are pure and jit/vmap friendly; ``sites`` are static.
 """
 
 from __future__ import annotations
@@ -101,13 +101,14 @@ def norm2(mps: MatrixProductState) -> jax.Array:
 
 
 def _check_sites(sites, L: int) -> tuple:
+    """``sites`` as a tuple if they are k >= 1 distinct contiguous sites of the chain (in any
+    order), else ``NotImplementedError`` naming them."""
     sites = tuple(int(s) for s in np.atleast_1d(sites))
-    if len(sites) == 1 and 0 <= sites[0] < L:
-        return sites
-    if len(sites) == 2 and sorted(sites)[1] == sorted(sites)[0] + 1 and 0 <= min(sites) < L - 1:
+    lo = min(sites) if sites else 0
+    if sites and sorted(sites) == list(range(lo, lo + len(sites))) and 0 <= lo and lo + len(sites) <= L:
         return sites
     raise NotImplementedError(
-        f"operators on sites {sites}: only one site or two contiguous sites of the chain "
+        f"operators on sites {sites}: only operators on contiguous sites of the chain "
         f"0..{L - 1} are supported by the MPS functions")
 
 
@@ -118,17 +119,61 @@ def _as_local(matrix, sites, d):
     return target[0], len(sites), m
 
 
+def _block(t, j, k: int):
+    """The k-site tensor of sites j..j+k-1 (j may be traced, k static), shape (chi, d^k, chi)."""
+    chi = t.shape[-3]
+    theta = t[j]
+    for i in range(1, k):
+        theta = jnp.einsum("axc,csb->axsb", theta, t[j + i]).reshape(chi, -1, chi)
+    return theta
+
+
 def expect_local(mps: MatrixProductState, matrix, sites) -> jax.Array:
-    """<psi|O|psi> (not divided by <psi|psi>) for O = ``matrix`` on one site or two contiguous
-    ``sites`` (Kronecker order of ``sites``), by left and right environments: any gauge."""
+    """<psi|O|psi> (not divided by <psi|psi>) for O = ``matrix`` on k contiguous ``sites``
+    (Kronecker order of ``sites``), by left and right environments: any gauge."""
     L, chi, d, t = mps.L, mps.chi, mps.d, mps.tensors
     j, k, m = _as_local(matrix, _check_sites(sites, L), d)
     el = _left_env(t[:j], chi, t.dtype)
     er = _right_env(t[j + k:], chi, t.dtype)
-    theta = t[j] if k == 1 else jnp.einsum("asc,ctb->astb", t[j], t[j + 1])
-    theta = theta.reshape(chi, d**k, chi)
+    theta = _block(t, j, k)
     phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
     return jnp.einsum("ab,auc,bud,cd->", el, phi, theta.conj(), er)
+
+
+def _svd_truncated(mat, chi: int):
+    """(U, S, V^dagger) of ``mat`` truncated to the ``chi`` largest singular values, and the
+    discarded weight sum_{k >= chi} S_k^2 / sum_k S_k^2 (0 for a zero matrix)."""
+    u, s, vh = jnp.linalg.svd(mat, full_matrices=False)
+    w = s**2
+    total = jnp.sum(w)
+    discarded = jnp.where(total > 0, jnp.sum(w[chi:]) / jnp.where(total > 0, total, 1), 0.0)
+    return u[:, :chi], s[:chi].astype(mat.dtype), vh[:chi], discarded
+
+
+def split_block(theta, k: int, chi: int, d: int, center: int):
+    r"""Split a k-site tensor theta (chi, d^k, chi) into k site tensors (chi, d, chi) by k-1
+    SVDs truncated to ``chi`` (static ``center`` in 0..k-1): left to right for the sites
+    before ``center`` (each A = U left-orthonormal, S V^dagger carried on), then right to left
+    for the sites after it (each B = V^dagger right-orthonormal, U S carried on); the
+    orthogonality center of the block ends on site ``center``. Each SVD acts on the part of
+    theta that holds the center, so when theta is the orthogonality center of the MPS every
+    truncation is optimal. Returns (list of k tensors, summed discarded weight). For k = 2
+    this is :func:`split` (center 0: ``center_left=True``)."""
+    out_left, out_right = [], []
+    total = jnp.zeros((), jnp.real(theta).dtype)
+    rest = theta.reshape(chi, -1)  # (chi, d^n chi): the n sites not split off yet
+    for _ in range(center):
+        u, s, vh, w = _svd_truncated(rest.reshape(chi * d, -1), chi)
+        out_left.append(u.reshape(chi, d, chi))
+        rest = s[:, None] * vh
+        total = total + w
+    rest = rest.reshape(-1, d * chi)  # (chi d^{n-1}, d chi)
+    for _ in range(k - 1 - center):
+        u, s, vh, w = _svd_truncated(rest.reshape(-1, d * chi), chi)
+        out_right.append(vh.reshape(chi, d, chi))
+        rest = u * s[None, :]  # (chi d^{n-1}, chi)
+        total = total + w
+    return out_left + [rest.reshape(chi, d, chi)] + out_right[::-1], total
 
 
 def split(theta, chi: int, center_left: bool):
@@ -139,11 +184,7 @@ def split(theta, chi: int, center_left: bool):
     sum_{k >= chi} S_k^2 / sum_k S_k^2 (0 for a zero tensor), the relative squared norm
     error when theta is the orthogonality center."""
     d = theta.shape[1]
-    u, s, vh = jnp.linalg.svd(theta.reshape(chi * d, d * chi), full_matrices=False)
-    w = s**2
-    total = jnp.sum(w)
-    discarded = jnp.where(total > 0, jnp.sum(w[chi:]) / jnp.where(total > 0, total, 1), 0.0)
-    u, s, vh = u[:, :chi], s[:chi].astype(theta.dtype), vh[:chi]
+    u, s, vh, discarded = _svd_truncated(theta.reshape(chi * d, d * chi), chi)
     if center_left:
         u = u * s[None, :]
     else:
@@ -152,28 +193,31 @@ def split(theta, chi: int, center_left: bool):
 
 
 def apply_local(mps: MatrixProductState, matrix, sites, recenter: bool = True):
-    """O|psi> for O = ``matrix`` on one site or two contiguous ``sites``. Returns
-    (new MPS, discarded weight). One site: the site tensor is multiplied (exact, weight 0,
-    gauge untouched). Two sites j, j+1: the MPS is first brought to its orthogonality center
-    at j (:func:`canonicalize`; skip with ``recenter=False`` when it is there already), then
-    the two-site tensor is split back by :func:`split` with the singular values on site j:
-    the center stays at j and the truncation to chi is optimal (the discarded weight is the
-    relative squared norm lost). Without the center on the sites the split is valid but not
-    optimal: padded bond indices inflate the rank of the two-site tensor, and weight can be
-    cut even where chi would suffice."""
+    """O|psi> for O = ``matrix`` on k contiguous ``sites`` (Kronecker order of ``sites``).
+    Returns (new MPS, discarded weight). One site: the site tensor is multiplied (exact,
+    weight 0, gauge untouched). k >= 2 sites j..j+k-1: the MPS is first brought to its
+    orthogonality center at j (:func:`canonicalize`; skip with ``recenter=False`` when it is
+    there already), the k site tensors are contracted, O applied, and the block split back by
+    k-1 truncated SVDs (:func:`split_block` with center 0; for k = 2 :func:`split` with the
+    singular values on site j): the orthogonality center ends at j again, every truncation to
+    chi is optimal, and the returned weight is the sum of the relative squared norms cut.
+    Without the center on the sites the split is valid but not optimal: padded bond indices
+    inflate the rank of the block tensor, and weight can be cut even where chi would
+    suffice."""
     L, chi, d = mps.L, mps.chi, mps.d
     j, k, m = _as_local(matrix, _check_sites(sites, L), d)
-    if k == 2 and recenter:
+    if k >= 2 and recenter:
         mps = canonicalize(mps, j)
     t = mps.tensors
     m = m.astype(t.dtype)
     if k == 1:
         new = t.at[j].set(jnp.einsum("ts,asb->atb", m, t[j]))
         return MatrixProductState(new), jnp.zeros((), jnp.real(t).dtype)
-    theta = jnp.einsum("asc,ctb->astb", t[j], t[j + 1])
-    theta = jnp.einsum("uv,avb->aub", m, theta.reshape(chi, d * d, chi)).reshape(chi, d, d, chi)
-    a, b, discarded = split(theta, chi, center_left=True)
-    return MatrixProductState(_clean(t.at[j].set(a).at[j + 1].set(b))), discarded
+    theta = jnp.einsum("uv,avb->aub", m, _block(t, j, k))
+    parts, discarded = split_block(theta, k, chi, d, center=0)
+    for i, a in enumerate(parts):
+        t = t.at[j + i].set(a)
+    return MatrixProductState(_clean(t)), discarded
 
 
 def _clean(t):
@@ -215,4 +259,4 @@ def canonicalize(mps: MatrixProductState, center: int = 0) -> MatrixProductState
 
 
 __all__ = ["MatrixProductState", "apply_local", "canonicalize", "expect_local", "from_product",
-           "norm2", "split", "to_dense"]
+           "norm2", "split", "split_block", "to_dense"]

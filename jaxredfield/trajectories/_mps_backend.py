@@ -9,7 +9,7 @@ finding of the jump time, keys fold_in(key, n) -- is the same code for both.
 - :class:`MPSUnravelling`: the jump weights ||L_k psi||^2 = <psi|L_k^dag L_k|psi> by
   transfer-matrix environments, log||psi||^2 and its rate, the jump L_k psi/||L_k psi|| (the
   channel drawn as in :class:`._unravelling.Unravelling`, from the same random numbers), and
-  the measurement of one- and two-site e_ops. Every state the loop sees has its orthogonality
+  the measurement of e_ops on contiguous sites. Every state the loop sees has its orthogonality
   center at site 0 (TEBD leaves it there; a jump re-canonicalizes), so the norm is |A_0|^2.
 
 The loop's state is the pair (MPS, w): w accumulates the discarded weight of every SVD
@@ -29,15 +29,15 @@ from ._unravelling import Unravelling
 
 
 def check_mps_operators(ops, what: str):
-    """Operators on one site or two neighbouring sites only (TEBD gates, local expectations)."""
+    """Operators on contiguous sites only (TEBD block gates, local expectations)."""
     for o in ops:
         s = tuple(o.sites)
-        if len(s) > 2 or sorted(s) != list(range(min(s), min(s) + len(s))):
+        if sorted(s) != list(range(min(s), min(s) + len(s))):
             raise ValueError(
-                f"{what} on sites {s}: method=jr.MPS() supports operators on one site or two "
-                "neighbouring sites only (local Lindblad N = 1, the standard local Lindblad "
-                "equation, one- and two-site observables); use a state-vector method "
-                "(jr.Chebyshev()) for wider terms")
+                f"{what} on sites {s}: method=jr.MPS() supports operators on contiguous sites "
+                "only (local Lindblad / local Redfield of any order N, the standard local "
+                "Lindblad equation, observables on contiguous sites); use a state-vector "
+                "method (jr.Chebyshev()) for operators on non-contiguous sites")
 
 
 def mps_psi0(psi0, L: int, d: int, max_bond: int, dtype):
@@ -97,7 +97,8 @@ class MPSUnravelling(Unravelling):
 
     def jump(self, psi, key, nj):
         """As :meth:`Unravelling.jump` (same random numbers): the selected channel's matrix is
-        applied on its support, the identity on every other support."""
+        applied on its support (:func:`apply_local`: k-1 truncated SVDs for k sites), the
+        identity on every other support; the result is re-canonicalized to center 0."""
         K, sgn = len(self.jumps), self._sgn()
         sup, which = support_groups(self.jumps)
         kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
@@ -132,7 +133,7 @@ class MPSUnravelling(Unravelling):
         return new, r, sgn[k] * cum[-1] / (jnp.sum(sgn * wts) + self.shift * n2)
 
     def measurement(self, e_ops, herm):
-        """``measure((mps, w))``: <psi|O|psi>/<psi|psi> of one- and two-site e_ops, then w."""
+        """``measure((mps, w))``: <psi|O|psi>/<psi|psi> of e_ops on contiguous sites, then w."""
         def measure(psi):
             mps, w = psi
             n2 = _norm2(mps)
