@@ -8,6 +8,7 @@ from ._mps import MatrixProductState as MatrixProductState
 from ._mps import apply_local as apply_local
 from ._mps import canonicalize as canonicalize
 from ._mps import expect_local as expect_local
+from ._mps import expect_many as expect_many
 from ._mps import from_product as from_product
 from ._mps import norm2 as norm2
 from ._mps import split as split

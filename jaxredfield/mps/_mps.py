@@ -140,6 +140,35 @@ def expect_local(mps: MatrixProductState, matrix, sites) -> jax.Array:
     return jnp.einsum("ab,auc,bud,cd->", el, phi, theta.conj(), er)
 
 
+def expect_many(mps: MatrixProductState, ops) -> jax.Array:
+    """<psi|O|psi> (not divided by <psi|psi>) for every (matrix, sites) pair of ``ops``, as
+    :func:`expect_local` but from environments shared by all of them: one left and one right
+    scan that keep every partial contraction, O(L chi^3 d) once plus O(chi^3 d^k) per
+    operator (instead of O(L chi^3 d) per operator: the difference at L = 100 with the
+    profile and every current is a factor ~100). Any gauge. Returns (len(ops),) complex."""
+    L, chi, d, t = mps.L, mps.chi, mps.d, mps.tensors
+    e0 = _unit(chi, t.dtype)
+    start = jnp.outer(e0, e0)
+
+    def left(e, a):
+        n = jnp.einsum("ab,asc,bsd->cd", e, a, a.conj())
+        return n, n
+
+    def right(e, a):
+        n = jnp.einsum("cd,asc,bsd->ab", e, a, a.conj())
+        return n, n
+
+    el = jnp.concatenate([start[None], jax.lax.scan(left, start, t)[1]])  # el[j]: sites < j
+    er = jnp.concatenate([jax.lax.scan(right, start, t, reverse=True)[1], start[None]])  # er[j]: sites >= j
+    out = []
+    for matrix, sites in ops:
+        j, k, m = _as_local(matrix, _check_sites(sites, L), d)
+        theta = _block(t, j, k)
+        phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
+        out.append(jnp.einsum("ab,auc,bud,cd->", el[j], phi, theta.conj(), er[j + k]))
+    return jnp.stack(out) if out else jnp.zeros((0,), t.dtype)
+
+
 def _svd_truncated(mat, chi: int):
     """(U, S, V^dagger) of ``mat`` truncated to the ``chi`` largest singular values, and the
     discarded weight sum_{k >= chi} S_k^2 / sum_k S_k^2 (0 for a zero matrix)."""
@@ -259,4 +288,4 @@ def canonicalize(mps: MatrixProductState, center: int = 0) -> MatrixProductState
 
 
 __all__ = ["MatrixProductState", "apply_local", "canonicalize", "expect_local", "from_product",
-           "norm2", "split", "split_block", "to_dense"]
+           "norm2", "split", "expect_many", "split_block", "to_dense"]

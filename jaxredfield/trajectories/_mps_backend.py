@@ -23,7 +23,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..mps import TEBD, MatrixProductState, apply_local, canonicalize, expect_local, from_product
+from ..mps import TEBD, MatrixProductState, apply_local, canonicalize, expect_many, from_product
 from ._observables import support_groups
 from ._unravelling import Unravelling
 
@@ -85,8 +85,8 @@ class MPSUnravelling(Unravelling):
 
     def jump_weights(self, psi):
         psi = psi[0]
-        return jnp.stack([expect_local(psi, Lk.matrix.conj().T @ Lk.matrix, Lk.sites).real
-                          for Lk in self.jumps]).astype(jnp.float64)
+        ops = [(Lk.matrix.conj().T @ Lk.matrix, Lk.sites) for Lk in self.jumps]
+        return expect_many(psi, ops).real.astype(jnp.float64)
 
     def log_norm_and_rate(self, y):
         n2 = _norm2(y[0])
@@ -137,8 +137,8 @@ class MPSUnravelling(Unravelling):
         def measure(psi):
             mps, w = psi
             n2 = _norm2(mps)
-            vals = [expect_local(mps, o.matrix, o.sites) / n2 for o in e_ops]
-            vals = [v.real if h else v for v, h in zip(vals, herm)] + [w]
+            ex = expect_many(mps, [(o.matrix, o.sites) for o in e_ops]) / n2
+            vals = [ex[i].real if h else ex[i] for i, h in enumerate(herm)] + [w]
             dtype = jnp.result_type(*vals)
             return jnp.stack([v.astype(dtype) for v in vals])
 
