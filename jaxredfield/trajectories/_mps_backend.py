@@ -99,13 +99,9 @@ class MPSUnravelling(Unravelling):
         """As :meth:`Unravelling.jump` (same random numbers): the selected channel's matrix is
         applied on its support (:func:`apply_local`: k-1 truncated SVDs for k sites), the
         identity on every other support; the result is re-canonicalized to center 0."""
-        K, sgn = len(self.jumps), self._sgn()
+        sgn = self._sgn()
         sup, which = support_groups(self.jumps)
-        kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
-        wts = self.jump_weights(psi)
-        cum = jnp.cumsum(wts)
-        u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
-        k = jnp.minimum(jnp.sum(cum <= u), K - 1)
+        k, wts, cum, kr = self.draw_channel(psi, key, nj)
         new, w_cut = psi
         for si, s in enumerate(sup):
             mine = [n for n, w in enumerate(which) if w == si]

@@ -125,19 +125,24 @@ class Unravelling(eqx.Module):
             return jnp.log(n2), -jnp.sum(self.jump_weights(y)) / n2
         return jnp.log(n2), -jnp.sum(self._sgn() * self.jump_weights(y)) / n2 - self.shift
 
+    def draw_channel(self, psi, key, nj):
+        """(channel k drawn with probability ~ ||L_k psi||^2 from fold_in(key, nj + 1), the
+        weights, their cumulative sum, the key of the next threshold r)."""
+        kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
+        wts = self.jump_weights(psi)
+        cum = jnp.cumsum(wts)
+        u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
+        return jnp.minimum(jnp.sum(cum <= u), len(self.jumps) - 1), wts, cum, kr
+
     def jump(self, psi, key, nj):
         """(normalized state after jump number ``nj`` + 1 of the trajectory with key ``key``,
         the next random threshold r, the weight factor (1 unless signed)). The randomness of
         the jump comes from fold_in(key, nj + 1). The jump is applied once per distinct jump
         support with the channel selected by a one-hot weighted sum of the local matrices
         (no vmapped ``lax.switch``, which evaluates every branch)."""
-        K, sgn = len(self.jumps), self._sgn()
+        sgn = self._sgn()
         sup, which = support_groups(self.jumps)
-        kc, kr = jax.random.split(jax.random.fold_in(key, nj + 1))
-        wts = self.jump_weights(psi)
-        cum = jnp.cumsum(wts)
-        u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
-        k = jnp.minimum(jnp.sum(cum <= u), K - 1)
+        k, wts, cum, kr = self.draw_channel(psi, key, nj)
         new = None
         for si, s in enumerate(sup):
             m = sum(jnp.where(k == n, 1.0, 0.0).astype(Lk.matrix.dtype) * Lk.matrix
