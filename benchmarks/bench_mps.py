@@ -75,8 +75,9 @@ NOTES = [
     "yaqs truncates by discarded weight (preset 'balanced': svd_threshold 1e-6) as well as max_bond_dim, "
     "so its bond dimension can stay below the cap (compare its bond 16 and 32 times); jr.MPS works at "
     "the fixed max_bond (static shapes). --yaqs-svd-threshold overrides yaqs' threshold.",
-    "The codes use different steps (jaxredfield: second-order TEBD with exact waiting-time jumps, "
-    "dt 0.02; yaqs: first-order TJM, at most one jump per step, dt 0.05), the defaults of this script.",
+    "Steps: jaxredfield second-order TEBD with exact waiting-time jumps at its defaults (dt 0.05, cutoff "
+    "1e-12: singular values of weight <= 1e-12 of a bond's total are cut, so bonds use the sizes they need); "
+    "yaqs first-order TJM, at most one jump per step, dt 0.05.",
 ]
 
 
@@ -327,7 +328,7 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[20])
     ap.add_argument("--bonds", type=int, nargs="+", default=[16, 32])
     ap.add_argument("--ntraj", type=int, default=4, help="trajectories per code and setting")
-    ap.add_argument("--jr-dt", type=float, default=0.02, help="jaxredfield TEBD step (jr.MPS default)")
+    ap.add_argument("--jr-dt", type=float, default=0.05, help="jaxredfield TEBD step (the jr.MPS default)")
     ap.add_argument("--yaqs-dt", type=float, default=0.05, help="yaqs time step (must divide 0.5)")
     ap.add_argument("--yaqs-svd-threshold", type=float, help="yaqs SVD threshold (default: its preset, 1e-6)")
     ap.add_argument("--note", action="append", default=[], help="a line for the Notes section (repeatable)")

@@ -70,7 +70,7 @@ def main(argv=None):
     ap.add_argument("--tavg", type=float, default=5.0, help="time averages over save times >= this")
     ap.add_argument("--nt", type=int, default=21)
     ap.add_argument("--max-bond", type=int, default=32)
-    ap.add_argument("--dt", type=float, default=0.02, help="TEBD step")
+    ap.add_argument("--dt", type=float, default=0.05, help="TEBD step (the jr.MPS default)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results")
     ap.add_argument("--no-progress", action="store_true")

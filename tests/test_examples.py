@@ -94,6 +94,7 @@ def test_mps_long_chain_reduced_matches_mesolve(tmp_path):
                      ("standard_local_lindblad", jr.standard_local_lindblad(system))):
         ref = np.asarray(jr.mesolve(eq, psi0, ts, e_ops=e_ops, save_states=False).expect).real[:, 2:].mean(axis=1)
         mean, se, w = res[name]
-        assert w < 1e-20  # bond 8 is exact at L = 5
+        # bond 8 is exact at L = 5: only the default cutoff (1e-12 per truncation) cuts
+        assert w < 1e-9
         z = (mean - ref) / se
         assert np.all(np.abs(z) < 5) and np.mean(np.abs(z) < 3) >= 0.85, (name, z)

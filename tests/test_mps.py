@@ -34,8 +34,13 @@ def op_on(matrix, j, k, L, d):
     return np.kron(np.kron(np.eye(d**j), matrix), np.eye(d ** (L - j - k)))
 
 
-def random_mps(rng, L, d, chi):
+def random_mps(rng, L, d, chi, used=None):
+    """Random tensors; with ``used`` only the leading used x used block of every bond is
+    nonzero (a small state in a large padded storage)."""
     t = rng.normal(size=(L, chi, d, chi)) + 1j * rng.normal(size=(L, chi, d, chi))
+    if used is not None:
+        t[:, used:] = 0
+        t[:, :, :, used:] = 0
     t[0, 1:] = 0
     t[-1, :, :, 1:] = 0
     return M.MatrixProductState(jnp.asarray(t))
@@ -94,10 +99,14 @@ def test_from_product_matches_kron(rng, L, d):
     assert np.isclose(M.norm2(m), np.prod(np.linalg.norm(v, axis=1) ** 2), rtol=1e-13)
 
 
-@pytest.mark.parametrize("L,d,chi,center", [(6, 2, 8, 0), (5, 2, 7, 0), (4, 3, 5, 0),
-                                             (6, 2, 8, 3), (5, 2, 7, 4)])
-def test_canonicalize_keeps_state_and_puts_norm_on_the_center(rng, L, d, chi, center):
-    m = random_mps(rng, L, d, chi)  # chi = 7 > 4 = the largest rank at L = 5: padded bonds
+@pytest.mark.parametrize("L,d,chi,center,used", [(6, 2, 8, 0, None), (5, 2, 7, 0, None),
+                                                  (4, 3, 5, 0, None), (6, 2, 8, 3, None),
+                                                  (5, 2, 7, 4, None), (6, 2, 16, 2, 3),
+                                                  (7, 2, 16, 0, 6)])
+def test_canonicalize_keeps_state_and_puts_norm_on_the_center(rng, L, d, chi, center, used):
+    # chi = 7 > 4 = the largest rank at L = 5: padded bonds; chi = 16 with 3 or 6 of the bond
+    # indices used: the smaller bond sizes of jaxredfield.mps.by_size (4 and 8)
+    m = random_mps(rng, L, d, chi, used)
     psi = dense_of_tensors(m.tensors)
     np.testing.assert_allclose(M.to_dense(m), psi, atol=1e-12 * np.abs(psi).max())
     c = M.canonicalize(m, center)
@@ -204,6 +213,38 @@ def test_apply_local_discarded_weight_is_the_norm_error(rng):
     assert np.isclose(M.norm2(out), (1 - float(w)) * np.vdot(exact, exact).real, rtol=1e-10)
 
 
+def test_truncate_cutoff_rank_and_weight(rng):
+    """_truncate against a matrix built from chosen singular values (NumPy QR factors)."""
+    m, n = 12, 10
+    u = np.linalg.qr(rng.normal(size=(m, m)) + 1j * rng.normal(size=(m, m)))[0][:, :6]
+    v = np.linalg.qr(rng.normal(size=(n, n)) + 1j * rng.normal(size=(n, n)))[0][:, :6]
+    sv = np.array([1.0, 0.3, 0.1, 1e-3, 1e-5, 1e-6])
+    mat = jnp.asarray((u * sv) @ v.conj().T)
+    w = sv**2
+    for cutoff, chi, rank in [(0.0, 8, 6), (0.0, 4, 4), (1e-9, 8, 4), (1e-5, 8, 3), (1e-9, 2, 2)]:
+        for keep in ("left", "right"):
+            p, c, cut = M._mps._truncate(mat, chi, keep, cutoff)
+            assert p.shape == (m, min(chi, n)) and c.shape == (min(chi, n), n)
+            ref = (u[:, :rank] * sv[:rank]) @ v[:, :rank].conj().T  # the truncated SVD
+            np.testing.assert_allclose(p @ c, ref, atol=1e-12)
+            iso = p if keep == "left" else c.conj().T
+            np.testing.assert_allclose(iso[:, :rank].conj().T @ iso[:, :rank], np.eye(rank), atol=1e-12)
+            assert np.all(np.asarray(iso[:, rank:]) == 0)  # unused directions: exact zeros
+            assert np.isclose(float(cut), w[rank:].sum() / w.sum(), rtol=1e-6, atol=1e-15)
+
+
+def test_used_bonds_and_sizes(rng):
+    assert M.bond_sizes(8) == [8] and M.bond_sizes(64) == [8, 16, 32, 64]
+    assert M.bond_sizes(20) == [4, 5, 10, 20]
+    m = random_mps(rng, 5, 2, 16, used=3)
+    assert [int(M.used(a, "left")) for a in m.tensors] == [1, 3, 3, 3, 3]
+    assert [int(M.used(a, "right")) for a in m.tensors] == [3, 3, 3, 3, 1]
+    # a right-to-left sweep: each bond's rank is that of the site's matrix (sites >= i), at most
+    # d^(L - i - 1) -- the last bonds 2 and 1 -- and at most the 3 used indices elsewhere
+    c = M.canonicalize(m, 0)
+    assert [int(M.used(a, "right")) for a in c.tensors] == [3, 3, 3, 2, 1]
+
+
 # -- TEBD --------------------------------------------------------------------------------------
 def test_tebd_one_step_is_second_order(xxz):
     _, step, hnh, v = xxz
@@ -242,6 +283,39 @@ def test_tebd_evolution_to_t1(xxz):
     assert np.all(np.diff(np.concatenate([[1.0], norms])) < 0)
     assert np.isclose(norms[-1], np.vdot(got, got).real, rtol=1e-12)
     assert float(np.max(w)) < 1e-20  # max_bond 8 = exact at L = 6
+
+
+def test_tebd_bond_sizes_are_exact(monkeypatch):
+    """L = 8 at chi = 16 (exact): the steps pick bond sizes 4, 8, 16 as the state entangles
+    (jaxredfield.mps.by_size); the result equals the one computed at the full size only, and
+    expm of the dense H_nh to the Trotter error."""
+    h, g = xxz_equation(8)
+    v = random_product(np.random.default_rng(3), 8, 2)
+
+    def run():
+        tebd = M.TEBD.build(h, g, 16)
+
+        @jax.jit
+        def go(m):
+            def body(m, _):
+                m, w = tebd.step(m, 0.05)
+                return m, (M.used(m.tensors[4], "left"), w)
+
+            return jax.lax.scan(body, m, None, length=40)
+
+        return go(M.canonicalize(M.from_product(v, 16)))
+
+    m, (mid, w) = run()
+    assert int(mid[0]) <= 4 and int(mid[-1]) > 8  # the middle bond grows through the sizes
+    with monkeypatch.context() as mp:
+        mp.setattr(M._mps, "bond_sizes", lambda chi: [int(chi)])
+        full, _ = run()
+    a, b = np.asarray(M.to_dense(m)), np.asarray(M.to_dense(full))
+    print("bond sizes vs full size: relative difference", np.linalg.norm(a - b) / np.linalg.norm(b))
+    assert np.linalg.norm(a - b) < 1e-12 * np.linalg.norm(b)  # round-off of 560 SVDs
+    exact = sl.expm(-1j * h_nh_dense(h, g) * 2.0) @ kron_all(v)
+    assert np.linalg.norm(np.asarray(M.to_dense(m)) - exact) < 2e-3
+    assert float(np.max(w)) < 1e-20
 
 
 def test_tebd_vmap_over_step_lengths(xxz):

@@ -36,6 +36,9 @@ import jax.numpy as jnp
 from ._rootfind import JUMP_TOL, Bracket, hermite_root
 
 
+AXIS = "traj"  # the vmap axis name of a chunk's lanes
+
+
 def _sel(c, a, b):
     """``jnp.where(c, a, b)`` for a state (a vector, or a pytree: an MPS), in b's dtype."""
     return jax.tree_util.tree_map(lambda x, y: jnp.where(c, x.astype(y.dtype), y), a, b)
@@ -141,14 +144,20 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         # at both ends: each trial is the root of the cubic Hermite interpolant
         ln, dn = unr.log_norm_and_rate(psi_s)
         f = ln - lr
-        ln_v, dn_v = unr.log_norm_and_rate(psi_sv)
-        f_v = ln_v - lr
         # a non-finite state (never from finite operators and a working propagator) ends
         # the interval at once, keeping the NaN: the driver then raises with the
         # trajectory's index (without this the loop would never advance t)
         bad = ~jnp.isfinite(f)
         hit = jnp.abs(f) < JUMP_TOL
         crossed = ~rooting & (f < 0) & ~hit
+        # the log-norm at a save point inside the step is needed only when the step crossed
+        # (it decides on which side of the crossing the save point lies); at the step's ends
+        # it is known
+        ln_v, dn_v = jax.lax.cond(any_lane(crossed & inside),
+                                  lambda: unr.log_norm_and_rate(psi_sv), lambda: (ln, dn))
+        ln_v = jnp.where(s_sv <= 0, st.log_norm, jnp.where(s_sv >= s, ln, ln_v))
+        dn_v = jnp.where(s_sv <= 0, st.log_norm_rate, jnp.where(s_sv >= s, dn, dn_v))
+        f_v = ln_v - lr
         accept = (~rooting & (f >= 0) & ~hit) | bad
         conv = ~bad & (hit | (rooting & br.exhausted(t)))
         # the save time is reached without a jump before it; in a step that crossed, a
@@ -175,7 +184,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         dn_cr = jnp.where(at_end, dn, jnp.where(at_sv, dn_v, st.log_norm_rate))
 
         def jump():
-            pj, rj, fj = unr.jump(psi_s, jax.random.fold_in(key, n), st.njumps)
+            pj, rj, fj = unr.jump(psi_s, jax.random.fold_in(key, n), st.njumps, axis_name)
             return (pj,) + unr.log_norm_and_rate(pj) + (rj, fj)
 
         pj, lnj, dnj, rj, fj = jax.lax.cond(any_lane(conv), jump, lambda: (psi_s, ln, dn, st.r, one))
@@ -251,7 +260,7 @@ def chunk(key, lanes, start, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
     B = lanes.shape[0]
     ex, psi, nj = jax.vmap(
         lambda b: lane(key, start + b, B, count - b, q, psi0, tsave, prop, unr, e_ops, herm,
-                       keep_states, "traj"),
-        axis_name="traj")(lanes)
+                       keep_states, AXIS),
+        axis_name=AXIS)(lanes)
     order = lambda x: None if x is None else jnp.swapaxes(x, 0, 1).reshape((B * q,) + x.shape[2:])
     return order(ex), order(psi), order(nj)

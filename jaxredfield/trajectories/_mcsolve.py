@@ -17,6 +17,8 @@ jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations).
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,7 +31,7 @@ from ..method import MPS, Chebyshev, Diffrax, Method, check_method
 from ..result import Result
 from . import _checkpoint
 from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
-from ._loop import chunk
+from ._loop import AXIS, chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
 from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
@@ -222,6 +224,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
                                               key, ops, method, dtype, keep_trajectories, keep_final_states)
 
     unr, damping = (MPSUnravelling if on_mps else Unravelling).build(eq, dtype)
+    if on_mps:  # its methods run inside the chunk's vmap over lanes
+        unr = dataclasses.replace(unr, axis_name=AXIS)
     prop = MPSPropagator.build(eq, method, damping, dtype) if on_mps else build_propagator(method, eq, damping, dtype)
     ops_c = tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops)
     psi0_c = psi0 if on_mps else psi0.astype(dtype)

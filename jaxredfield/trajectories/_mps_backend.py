@@ -10,7 +10,9 @@ finding of the jump time, keys fold_in(key, n) -- is the same code for both.
   transfer-matrix environments, log||psi||^2 and its rate, the jump L_k psi/||L_k psi|| (the
   channel drawn as in :class:`._unravelling.Unravelling`, from the same random numbers), and
   the measurement of e_ops on contiguous sites. Every state the loop sees has its orthogonality
-  center at site 0 (TEBD leaves it there; a jump re-canonicalizes), so the norm is |A_0|^2.
+  center at site 0 (TEBD leaves it there; a jump re-canonicalizes), so the norm is |A_0|^2
+  and the right environments are identities (the jump weights need one left scan up to the
+  last jump site, :func:`jaxredfield.mps.expect_many` with ``center_at_0``).
 
 The loop's state is the pair (MPS, w): w accumulates the discarded weight of every SVD
 truncation of the trajectory (the relative squared norm cut, :func:`jaxredfield.mps.split`),
@@ -70,23 +72,28 @@ class MPSPropagator(eqx.Module):
     @classmethod
     def build(cls, eq, method, damping, dtype) -> "MPSPropagator":
         check_mps_operators(list(eq.hamiltonian) + list(damping), "a term of H_nh")
-        return cls(TEBD.build(eq.hamiltonian, damping, method.max_bond, dtype), float(method.dt))
+        return cls(TEBD.build(eq.hamiltonian, damping, method.max_bond, dtype, method.cutoff),
+                   float(method.dt))
 
     def propagate(self, psi, s, axis_name=None, s_save=None):
         """(MPS, w) -> (TEBD step of length s, w + its discarded weight); with ``s_save`` the
         pair of that and the step of length s_save from the same start."""
         mps, w = psi
-        step = lambda s: (lambda r: (r[0], w + r[1]))(self.tebd.step(mps, s))
+        step = lambda s: (lambda r: (r[0], w + r[1]))(self.tebd.step(mps, s, axis_name))
         return step(s) if s_save is None else (step(s), step(s_save))
 
 
 class MPSUnravelling(Unravelling):
-    """:class:`Unravelling` with the state operations of an MPS (module docstring)."""
+    """:class:`Unravelling` with the state operations of an MPS (module docstring).
+    ``axis_name``: the vmap axis of the trajectories these methods run under (the chunk's
+    lanes), so that the bond sizes are chosen per batch (:func:`jaxredfield.mps.by_size`)."""
+
+    axis_name: str | None = eqx.field(static=True, default=None)
 
     def jump_weights(self, psi):
         psi = psi[0]
         ops = [(Lk.matrix.conj().T @ Lk.matrix, Lk.sites) for Lk in self.jumps]
-        return expect_many(psi, ops).real.astype(jnp.float64)
+        return expect_many(psi, ops, center_at_0=True, axis_name=self.axis_name).real.astype(jnp.float64)
 
     def log_norm_and_rate(self, y):
         n2 = _norm2(y[0])
@@ -95,7 +102,7 @@ class MPSUnravelling(Unravelling):
             return jnp.log(n2), -jnp.sum(w) / n2
         return jnp.log(n2), -jnp.sum(self._sgn() * w) / n2 - self.shift
 
-    def jump(self, psi, key, nj):
+    def jump(self, psi, key, nj, axis_name=None):
         """As :meth:`Unravelling.jump` (same random numbers): the selected channel's matrix is
         applied on its support (:func:`apply_local`: k-1 truncated SVDs for k sites), the
         identity on every other support; the result is re-canonicalized to center 0."""
@@ -113,9 +120,9 @@ class MPSUnravelling(Unravelling):
                 m = m + sel * self.jumps[n].matrix
                 hit = hit + sel
             m = m + (1 - hit) * jnp.eye(m.shape[0], dtype=dt)
-            new, cut = apply_local(new, m, s)
+            new, cut = apply_local(new, m, s, axis_name=axis_name)
             w_cut = w_cut + cut
-        new = canonicalize(new, 0)
+        new = canonicalize(new, 0, axis_name)
         nn2 = _norm2(new)
         ok = nn2 > 0
         new = jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b),
@@ -133,7 +140,7 @@ class MPSUnravelling(Unravelling):
         def measure(psi):
             mps, w = psi
             n2 = _norm2(mps)
-            ex = expect_many(mps, [(o.matrix, o.sites) for o in e_ops]) / n2
+            ex = expect_many(mps, [(o.matrix, o.sites) for o in e_ops], True, self.axis_name) / n2
             vals = [ex[i].real if h else ex[i] for i, h in enumerate(herm)] + [w]
             dtype = jnp.result_type(*vals)
             return jnp.stack([v.astype(dtype) for v in vals])

@@ -134,9 +134,10 @@ class Unravelling(eqx.Module):
         u = jax.random.uniform(kc, dtype=jnp.float64) * cum[-1]
         return jnp.minimum(jnp.sum(cum <= u), len(self.jumps) - 1), wts, cum, kr
 
-    def jump(self, psi, key, nj):
+    def jump(self, psi, key, nj, axis_name=None):
         """(normalized state after jump number ``nj`` + 1 of the trajectory with key ``key``,
-        the next random threshold r, the weight factor (1 unless signed)). The randomness of
+        the next random threshold r, the weight factor (1 unless signed)); ``axis_name``: the
+        vmap axis of trajectories (used by the MPS jump). The randomness of
         the jump comes from fold_in(key, nj + 1). The jump is applied once per distinct jump
         support with the channel selected by a one-hot weighted sum of the local matrices
         (no vmapped ``lax.switch``, which evaluates every branch)."""
