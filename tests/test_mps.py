@@ -292,8 +292,8 @@ def test_tebd_bond_sizes_are_exact(monkeypatch):
     h, g = xxz_equation(8)
     v = random_product(np.random.default_rng(3), 8, 2)
 
-    def run():
-        tebd = M.TEBD.build(h, g, 16)
+    def run(cutoff=0.0):
+        tebd = M.TEBD.build(h, g, 16, cutoff=cutoff)
 
         @jax.jit
         def go(m):
@@ -316,6 +316,14 @@ def test_tebd_bond_sizes_are_exact(monkeypatch):
     exact = sl.expm(-1j * h_nh_dense(h, g) * 2.0) @ kron_all(v)
     assert np.linalg.norm(np.asarray(M.to_dense(m)) - exact) < 2e-3
     assert float(np.max(w)) < 1e-20
+    # cutoff 1e-12 (the MPS default): each truncation cuts a relative weight w_i <= 1e-12, i.e. moves the (sub-normalized, contracting) state by <= sqrt(w_i),
+    # so the runs differ by at most sum_i sqrt(w_i) <= sqrt(n sum_i w_i) (n = 40 x 14 SVDs)
+    cut, (_, wc) = run(1e-12)
+    total = float(np.sum(wc))
+    assert 0 < total < 40 * 14 * 1e-12
+    diff = np.linalg.norm(np.asarray(M.to_dense(cut)) - b)
+    print("cutoff 1e-12: summed discarded weight", total, "difference", diff)
+    assert diff < np.sqrt(40 * 14 * total) + 1e-11
 
 
 def test_tebd_vmap_over_step_lengths(xxz):

@@ -80,6 +80,27 @@ def test_discarded_weight_is_reported_per_save_time():
     assert np.abs(np.asarray(small.expect) - np.asarray(exact.expect)).max() > 1e-4
 
 
+def test_final_states_are_the_state_vector_engines():
+    """keep_final_states with method=jr.MPS(): normalized MPS (tensors (ntraj, L, chi, d,
+    chi)) equal, as dense vectors, to the Chebyshev engine's final states for the same keys
+    (exact bond, short step: up to the O(dt^2) time-step error)."""
+    from jaxredfield import mps as M
+
+    model, system = _system(4)
+    eq = jr.local_lindblad(system, 1)
+    psi0 = jr.product_state(model, [0, 1, 0, 1])
+    kw = dict(progress=False, keep_final_states=True)
+    ref = jr.mcsolve(eq, psi0, TS, 4, jax.random.key(2), **kw)
+    got = jr.mcsolve(eq, psi0, TS, 4, jax.random.key(2), method=jr.MPS(max_bond=4, dt=0.01, cutoff=0.0), **kw)
+    np.testing.assert_array_equal(got.stats["njumps"], ref.stats["njumps"])
+    assert isinstance(got.final_state, M.MatrixProductState) and got.final_state.tensors.shape == (4, 4, 4, 2, 4)
+    for n in range(4):
+        v = np.asarray(M.to_dense(M.MatrixProductState(got.final_state.tensors[n])))
+        w = np.asarray(ref.final_state[n])
+        assert abs(np.vdot(v, v).real - 1) < 1e-12
+        assert 1 - abs(np.vdot(w, v)) ** 2 < 1e-4, n  # infidelity: the O(dt^2) TEBD error
+
+
 def test_refusals_name_the_argument():
     model, system = _system(4)
     eq = jr.local_lindblad(system, 1)
@@ -88,8 +109,6 @@ def test_refusals_name_the_argument():
                                      "method": jr.MPS(max_bond=4), "progress": False, **kw})
     with pytest.raises(TypeError, match=r"`psi0` of method=jr.MPS\(\) must be a product state"):
         run(psi0=np.eye(16)[0])
-    with pytest.raises(ValueError, match=r"`keep_final_states` is not available with method=jr.MPS\(\)"):
-        run(keep_final_states=True)
     gap = jr.LocalOperator(np.eye(4), (0, 2), 4, 2)
     with pytest.raises(ValueError, match=r"an e_op on sites \(0, 2\): method=jr.MPS\(\) supports"):
         run(e_ops=[gap])

@@ -69,7 +69,7 @@ class Lane(NamedTuple):
     st: State
     br: Bracket
     ex: jnp.ndarray  # (q, n_rows, n_t)
-    psi: jnp.ndarray | None  # (q, D) final normalized states, or None
+    psi: jnp.ndarray | None  # (q, D) final normalized states (MPS: tensors), or None
     njumps: jnp.ndarray  # (q,)
 
 
@@ -77,8 +77,8 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
          axis_name=None):
     """The trajectories first + j stride < first + ``count`` (at most q of them; ``first``,
     ``count`` may be traced), run back to back. Returns (expectations
-    (q, n_rows, n_t), final normalized states (q, D) or None, jumps (q,)); for signed runs the
-    rows are mu <O> followed by mu (see :mod:`._unravelling`). Trajectory n uses the key
+    (q, n_rows, n_t), final normalized states (q, D) (MPS: (q, L, chi, d, chi)) or None,
+    jumps (q,)); for signed runs the rows are mu <O> followed by mu (see :mod:`._unravelling`). Trajectory n uses the key
     ``fold_in(key, n)`` and its arithmetic does not depend on the other trajectories (of the
     lane or of the chunk), so results do not depend on ``batch_size`` or the device count.
 
@@ -222,8 +222,7 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         nj = jnp.where(done, c.njumps.at[c.k].set(st.njumps), c.njumps)
         psi_rec = c.psi
         if keep_states:
-            p_end = jnp.where(second, st.psi, psi_sv)
-            psi_n = p_end / jnp.sqrt(jnp.vdot(p_end, p_end).real)
+            psi_n = unr.normalized(_sel(second, st.psi, psi_sv))
             psi_rec = jnp.where(done, c.psi.at[c.k].set(psi_n.astype(c.psi.dtype)), c.psi)
         k = c.k + done.astype(c.k.dtype)
         n_new, st_new = start(k)
@@ -239,13 +238,14 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
 
     n_rows = ex0.shape[0]
     ex_init = jnp.zeros((q, n_rows, n_t), ex0.dtype).at[:, :, 0].set(ex0)
-    psi_init = jnp.zeros((q,) + psi0.shape, psi0.dtype) if keep_states else None
+    final0 = unr.normalized(psi0)  # the shape and dtype of a kept final state
+    psi_init = jnp.zeros((q,) + final0.shape, final0.dtype) if keep_states else None
     n_0, st_0 = start(jnp.zeros((), jnp.int32))
     c = Lane(jnp.zeros((), jnp.int32), n_0, jnp.ones((), jnp.int32), st_0, Bracket.closed(),
              ex_init, psi_init, jnp.zeros((q,), jnp.int32))
     if n_t == 1:  # nothing to evolve
         nj = jnp.zeros((q,), jnp.int32)
-        return ex_init, (jnp.broadcast_to(psi0 / jnp.linalg.norm(psi0), (q,) + psi0.shape) if keep_states else None), nj
+        return ex_init, (jnp.broadcast_to(final0, (q,) + final0.shape) if keep_states else None), nj
     c = jax.lax.while_loop(cond, body, c)
     return c.ex, c.psi, c.njumps
 

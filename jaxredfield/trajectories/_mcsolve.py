@@ -34,6 +34,7 @@ from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_s
 from ._loop import AXIS, chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
+from ..mps import MatrixProductState
 from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
 from ._unravelling import Unravelling
 
@@ -55,7 +56,10 @@ class MCSolveResult(Result):
     - ``expect_trajectories`` (ntraj, n_ops, n_t) with ``keep_trajectories=True``, else None
       (signed runs: mu <O>, and a last row mu).
     - ``final_state`` (ntraj, D): each trajectory's normalized state at ``tsave[-1]`` with
-      ``keep_final_states=True``, else None.
+      ``keep_final_states=True``, else None; with ``method=jr.MPS()`` a
+      :class:`jaxredfield.mps.MatrixProductState` whose tensors are (ntraj, L, chi, d, chi)
+      (each normalized, orthogonality center at site 0; ``jaxredfield.mps.to_dense`` of one
+      for small L).
     - ``ntraj``: number of trajectories.
     - ``stats``: ``njumps`` (ntraj,) jumps of each trajectory; signed (pseudo-Lindblad) runs
       also ``trace_mean``, ``trace_stderr`` (n_t,): the estimate E[mu] of Tr rho (exactly 1
@@ -201,13 +205,12 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
     if on_mps:
-        if keep_final_states:
-            raise ValueError("`keep_final_states` is not available with method=jr.MPS() (the states "
-                             "are matrix product states); measure what you need with `e_ops`")
-        D = 1  # no dense state anywhere
         psi0 = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype)
+        state_shape = (eq.L, method.max_bond, eq.d, method.max_bond)  # a kept final MPS
+        D = 1  # no dense state anywhere
     else:
         D = eq.dim
+        state_shape = (D,)
         psi0 = as_ket(psi0, D, "psi0")
     tsave = check_tsave(tsave)
     check_equation_finite(eq, "eq")
@@ -237,7 +240,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     n_ops, n_t = len(ops), tsave.shape[0]
     n_rows = n_ops + on_mps + signed  # MPS: the discarded weight; signed: the last row is mu
     cdtype = np.float64 if all(herm) else np.complex128
-    tally = Tally.empty(n_rows, n_t, D, cdtype, dtype)
+    tally = Tally.empty(n_rows, n_t, state_shape, cdtype, dtype)
     if checkpoint is not None:
         tally = _checkpoint.load(checkpoint, fingerprint) or tally
     writer = checkpoint is not None and jax.process_index() == 0
@@ -279,7 +282,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         expect_stderr=jnp.asarray(stderr[:n_ops]) if n_ops else None,
         expect_trajectories=(jnp.asarray(np.delete(tally.ex, n_ops, axis=1) if on_mps else tally.ex)
                              if keep_trajectories else None),
-        final_state=jnp.asarray(tally.psi) if keep_final_states else None,
+        final_state=(None if not keep_final_states else
+                     MatrixProductState(jnp.asarray(tally.psi)) if on_mps else jnp.asarray(tally.psi)),
         ntraj=ntraj,
         stats=stats,
         method=method,
@@ -290,7 +294,7 @@ def _check_finite_chunk(ex, psi, start, tsave, method, dtype, n_kept, checkpoint
     """Raise (before anything of the chunk is accumulated or saved) when a trajectory of the
     chunk starting at ``start`` returned a non-finite value."""
     bad = ~np.isfinite(ex).all(axis=1)  # (m, n_t)
-    bad_psi = None if psi is None else ~np.isfinite(psi).all(axis=1)
+    bad_psi = None if psi is None else ~np.isfinite(psi.reshape(psi.shape[0], -1)).all(axis=1)
     if not bad.any() and (bad_psi is None or not bad_psi.any()):
         return
     if bad.any():

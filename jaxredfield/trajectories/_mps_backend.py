@@ -135,6 +135,11 @@ class MPSUnravelling(Unravelling):
         n2 = _norm2(psi[0])
         return new, r, sgn[k] * cum[-1] / (jnp.sum(sgn * wts) + self.shift * n2)
 
+    def normalized(self, psi):
+        """The site tensors (L, chi, d, chi) of the normalized MPS (center at site 0)."""
+        mps = psi[0]
+        return _scaled(mps, 1 / jnp.sqrt(_norm2(mps))).tensors
+
     def measurement(self, e_ops, herm):
         """``measure((mps, w))``: <psi|O|psi>/<psi|psi> of e_ops on contiguous sites, then w."""
         def measure(psi):

@@ -16,8 +16,8 @@ ARRAYS = ("mean", "m2", "njumps", "ex", "psi", "nneg")
 @dataclasses.dataclass
 class Tally:
     """``done`` trajectories so far (``complete`` once all ``ntraj``); ``mean`` and ``m2``
-    (n_rows, n_t); ``njumps`` (done,); ``ex`` (done, n_rows, n_t) and ``psi`` (done, D) when
-    kept (else empty); ``nneg`` (n_t,): trajectories with a negative weight."""
+    (n_rows, n_t); ``njumps`` (done,); ``ex`` (done, n_rows, n_t) and ``psi`` (done, D) -- or
+    (done, L, chi, d, chi), MPS tensors -- when kept (else empty); ``nneg`` (n_t,): trajectories with a negative weight."""
 
     done: int
     complete: bool
@@ -29,9 +29,11 @@ class Tally:
     nneg: np.ndarray
 
     @classmethod
-    def empty(cls, n_rows, n_t, D, cdtype, dtype) -> "Tally":
+    def empty(cls, n_rows, n_t, state_shape, cdtype, dtype) -> "Tally":
+        """No trajectories yet; ``state_shape``: the shape of one kept final state."""
         return cls(0, False, np.zeros((n_rows, n_t), cdtype), np.zeros((n_rows, n_t)),
-                   np.zeros((0,), np.int32), np.zeros((0, n_rows, n_t), cdtype), np.zeros((0, D), dtype),
+                   np.zeros((0,), np.int32), np.zeros((0, n_rows, n_t), cdtype),
+                   np.zeros((0,) + tuple(state_shape), dtype),
                    np.zeros((n_t,)))
 
     def add(self, ex, nj, psi, ntraj, keep_trajectories, signed):

@@ -109,6 +109,10 @@ class Unravelling(eqx.Module):
         ``herm``) of one trajectory's state."""
         return measurement(e_ops, herm, self.L, self.d)
 
+    def normalized(self, psi):
+        """The state ``psi`` normalized, as an array (what ``keep_final_states`` returns)."""
+        return psi / jnp.sqrt(jnp.vdot(psi, psi).real)
+
     def jump_weights(self, psi):
         """||L_k psi||^2 = Tr(L_k^dag L_k rho_S), from the reduced density matrix of each
         distinct jump support."""
