@@ -17,7 +17,10 @@ def _system(L):
     return model, jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
 
 
-@pytest.mark.parametrize("build", ["local_lindblad", "signed", "local_lindblad_2"])
+# local Lindblad N = 1 and N = 2 are also checked with the same keys at L = 10 by
+# benchmarks/validate_mps.py (results/mps_validation.md): in the slow run here
+@pytest.mark.parametrize("build", [pytest.param("local_lindblad", marks=pytest.mark.slow), "signed",
+                                   pytest.param("local_lindblad_2", marks=pytest.mark.slow)])
 def test_same_jumps_as_the_state_vector_engine(build):
     """Bond dimension large enough to be exact (8 at L = 6) and a short TEBD step: the same
     keys give the same jumps as the Chebyshev engine and the same values to the time-step
