@@ -171,37 +171,26 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     L, chi, d, t = mps.L, mps.chi, mps.d, mps.tensors
     e0 = _unit(chi, t.dtype)
     start = jnp.outer(e0, e0)
-    if center_at_0:
-        groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
+    groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
+
+    def scan(side, tensors, reverse=False):  # every partial contraction of the scan
+        return jax.lax.scan(lambda e, a: (lambda n: (n, n))(_transfer(e, a, side, axis_name)),
+                            start, tensors, reverse=reverse)[1]
+
+    if center_at_0:  # left scan up to the last site of ops; right environments: identities
         last = max([j + k for j, k, _ in groups], default=1)
-        el = jnp.concatenate([start[None], jax.lax.scan(
-            lambda e, a: (lambda n: (n, n))(_transfer(e, a, "left", axis_name)),
-            start, t[:last - 1])[1]])  # el[j]: sites < j, for j < last
-        out = []
-        for j, k, m in groups:
-            theta = _block(t, j, k)
-            phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
-            # the right environment of sites >= j + k is the identity (e_0 e_0^T past the end)
-            er = jnp.eye(chi, dtype=t.dtype) if j + k < L else start
-            out.append(jnp.einsum("ab,auc,bud,cd->", el[j], phi, theta.conj(), er))
-        return jnp.stack(out) if out else jnp.zeros((0,), t.dtype)
-
-    def left(e, a):
-        n = _transfer(e, a, "left", axis_name)
-        return n, n
-
-    def right(e, a):
-        n = _transfer(e, a, "right", axis_name)
-        return n, n
-
-    el = jnp.concatenate([start[None], jax.lax.scan(left, start, t)[1]])  # el[j]: sites < j
-    er = jnp.concatenate([jax.lax.scan(right, start, t, reverse=True)[1], start[None]])  # er[j]: sites >= j
+        el = jnp.concatenate([start[None], scan("left", t[:last - 1])])  # el[j]: sites < j
+        eye = jnp.eye(chi, dtype=t.dtype)
+        right_env = lambda jk: eye if jk < L else start  # noqa: E731 (e_0 e_0^T past the end)
+    else:
+        el = jnp.concatenate([start[None], scan("left", t)])  # el[j]: sites < j
+        er = jnp.concatenate([scan("right", t, reverse=True), start[None]])  # er[j]: sites >= j
+        right_env = lambda jk: er[jk]  # noqa: E731
     out = []
-    for matrix, sites in ops:
-        j, k, m = _as_local(matrix, _check_sites(sites, L), d)
+    for j, k, m in groups:
         theta = _block(t, j, k)
         phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
-        out.append(jnp.einsum("ab,auc,bud,cd->", el[j], phi, theta.conj(), er[j + k]))
+        out.append(jnp.einsum("ab,auc,bud,cd->", el[j], phi, theta.conj(), right_env(j + k)))
     return jnp.stack(out) if out else jnp.zeros((0,), t.dtype)
 
 
