@@ -3,6 +3,10 @@
 PY ?= python3
 VENV ?= .venv
 BIN = $(VENV)/bin
+# test processes (pytest-xdist, one test file per process at a time): XLA compiles on one core,
+# so two processes halve the suite's wall time on 2 cores (measured: 1060 s -> 752 s);
+# each process peaks at a few GB of memory
+TEST_WORKERS ?= 2
 
 $(BIN)/activate: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,10 +21,10 @@ demo: venv
 	$(BIN)/jaxredfield demo
 
 test: venv
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: venv
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m slow -n $(TEST_WORKERS) --dist loadfile
 
 bench: venv
 	$(BIN)/python benchmarks/bench_core.py
