@@ -76,10 +76,11 @@ NOTES = [
     "equations are run on both codes.",
     "Truncation: yaqs' default (preset 'balanced', trunc_mode 'discarded_weight', svd_threshold 1e-6) cuts the "
     "smallest singular values up to a discarded weight of 1e-6 per SVD, besides max_bond_dim; jr.MPS's default "
-    "cutoff cuts at most 1e-12 of the bond's weight per SVD. The rows 'jaxredfield (cutoff 1e-06)' (when run "
+    f"cutoff cuts at most {jr.MPS().cutoff:g} of the bond's weight per SVD. The rows 'jaxredfield (cutoff 1e-06)' (when run "
     "with --jr-extra-cutoff 1e-6) use yaqs' truncation level: a labelled setting beside the defaults.",
-    "Steps: jaxredfield second-order TEBD with exact waiting-time jumps at its defaults (dt 0.05, cutoff "
-    "1e-12: singular values of weight <= 1e-12 of a bond's total are cut, so bonds use the sizes they need); "
+    f"Steps: jaxredfield second-order TEBD with exact waiting-time jumps at its defaults (dt {jr.MPS().dt:g}, "
+    f"cutoff {jr.MPS().cutoff:g}: singular values of weight <= {jr.MPS().cutoff:g} of a bond's total are cut, "
+    "so bonds use the sizes they need); "
     "yaqs first-order TJM, at most one jump per step, dt 0.05.",
 ]
 
@@ -437,6 +438,9 @@ def main():
                     except Exception as err:  # noqa: BLE001 - record and go on
                         res = {"error": f"{type(err).__name__}: {str(err)[:300]}"}
                     res["load"] = round(os.getloadavg()[0], 2)
+                    # free the compiled programs of this setting: one process compiling every
+                    # setting ran out of memory mappings in LLVM (crash at L = 50)
+                    jax.clear_caches()
                     row[code] = res
                     run.log(f"L={L} {name} bond {chi} {code}: " + ", ".join(f"{k}={_f(v, '.4g')}" for k, v in res.items()))
                     run.save()

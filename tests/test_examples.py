@@ -94,7 +94,9 @@ def test_mps_long_chain_reduced_matches_mesolve(tmp_path):
                      ("standard_local_lindblad", jr.standard_local_lindblad(system))):
         ref = np.asarray(jr.mesolve(eq, psi0, ts, e_ops=e_ops, save_states=False).expect).real[:, 2:].mean(axis=1)
         mean, se, w = res[name]
-        # bond 8 is exact at L = 5: only the default cutoff (1e-12 per truncation) cuts
-        assert w < 1e-9
+        # bond 8 is exact at L = 5: only the default cutoff cuts, at most 1e-10 of the weight
+        # per truncation; < 1000 truncations per trajectory (40 steps and their save points
+        # and root-finding trials, 8 SVDs each; a few jumps)
+        assert w < 1000 * jr.MPS().cutoff
         z = (mean - ref) / se
         assert np.all(np.abs(z) < 5) and np.mean(np.abs(z) < 3) >= 0.85, (name, z)

@@ -6,6 +6,7 @@ H_nh = H - (i/2) sum_k L_k^dagger L_k (Vidal, PRL 91, 147902 (2003); Schollwöck
 
 from ._mps import MatrixProductState as MatrixProductState
 from ._mps import apply_local as apply_local
+from ._mps import bond_dims as bond_dims
 from ._mps import bond_sizes as bond_sizes
 from ._mps import by_size as by_size
 from ._mps import used as used

@@ -21,7 +21,8 @@ decompositions truncated to chi (Vidal, PRL 91, 147902 (2003); Schollwöck Sec. 
 functions are pure and jit/vmap friendly; ``sites`` are static.
 
 Bond sizes: truncations keep the unused directions of a bond at exact zeros, so each bond's
-used dimension can be read off the tensors (:func:`used`), and the operations on a site or
+used dimension can be read off the tensors (:func:`used`; all bonds in one pass:
+:func:`bond_dims`, which the environment scans and TEBD sweeps read once), and the operations on a site or
 block (transfer-matrix steps, canonicalization, TEBD gates) run at the smallest of the static
 sizes chi, chi/2, chi/4, chi/8 that holds it (:func:`by_size`, one ``lax.switch`` branch per
 size): same storage, same results to round-off, O(c^3) instead of O(chi^3) work where the
@@ -82,32 +83,50 @@ def to_dense(mps: MatrixProductState) -> jax.Array:
     return v[:, 0]
 
 
-def _transfer(e, a, side: str, axis_name=None):
-    """One transfer-matrix step of an environment e (chi, chi) through the site tensor
-    a (chi, d, chi): the left environment of the next site (``side="left"``,
+def _transfer(e, t, i, bonds, side: str, axis_name=None):
+    """One transfer-matrix step of an environment e (chi, chi) through site i of the tensors
+    t (L, chi, d, chi): the left environment of the next site (``side="left"``,
     e[c, d] = sum e[a, b] a[a, s, c] conj(a[b, s, d])) or the right environment of the previous
-    one, at the bond size the tensor uses (:func:`by_size`)."""
-    chi = a.shape[0]
+    one, at the size of the site's bonds (``bonds``: :func:`bond_dims`; :func:`by_size`),
+    reading only that region of the storage."""
+    chi, d = t.shape[-3], t.shape[-2]
 
     def at(c):
-        x, ec = a[:c, :, :c], e[:c, :c]
+        x, ec = jax.lax.dynamic_slice_in_dim(t, i, 1, 0)[0, :c, :, :c], e[:c, :c]
         n = (jnp.einsum("ab,asc,bsd->cd", ec, x, x.conj()) if side == "left" else
              jnp.einsum("cd,asc,bsd->ab", ec, x, x.conj()))
         return jnp.pad(n, ((0, chi - c), (0, chi - c)))
 
-    return by_size(jnp.maximum(used(a, "left"), used(a, "right")), chi, at, axis_name)
+    return by_size(jnp.maximum(bonds[i], bonds[i + 1]), chi, at, axis_name)
+
+
+def _envs(t, sites, side: str, axis_name=None):
+    """Every environment of a scan over ``sites`` (static, in scan order) from e_0 e_0^T:
+    (len(sites), chi, chi), entry n after the sites[:n+1] (:func:`_transfer`)."""
+    chi, bonds = t.shape[-3], bond_dims(t)
+    e0 = _unit(chi, t.dtype)
+
+    def body(e, i):
+        n = _transfer(e, t, i, bonds, side, axis_name)
+        return n, n
+
+    sites = jnp.asarray(sites, jnp.int32).reshape(-1)
+    if sites.shape[0] == 0:
+        return jnp.zeros((0, chi, chi), t.dtype)
+    return jax.lax.scan(body, jnp.outer(e0, e0), sites)[1]
 
 
 def _left_env(tensors, chi, dtype):
     """E[a, a'] = contraction of the given sites (ket index a, bra index a') from e_0 e_0^T."""
     e0 = _unit(chi, dtype)
-    return jax.lax.scan(lambda e, a: (_transfer(e, a, "left"), None), jnp.outer(e0, e0), tensors)[0]
+    n = tensors.shape[0]
+    return _envs(tensors, np.arange(n), "left")[-1] if n else jnp.outer(e0, e0)
 
 
 def _right_env(tensors, chi, dtype):
     e0 = _unit(chi, dtype)
-    return jax.lax.scan(lambda e, a: (_transfer(e, a, "right"), None), jnp.outer(e0, e0), tensors,
-                        reverse=True)[0]
+    n = tensors.shape[0]
+    return _envs(tensors, np.arange(n - 1, -1, -1), "right")[-1] if n else jnp.outer(e0, e0)
 
 
 def norm2(mps: MatrixProductState) -> jax.Array:
@@ -135,13 +154,16 @@ def _as_local(matrix, sites, d):
     return target[0], len(sites), m
 
 
-def _block(t, j, k: int):
-    """The k-site tensor of sites j..j+k-1 (j may be traced, k static), shape (chi, d^k, chi)."""
+def _block(t, j, k: int, c=None):
+    """The k-site tensor of sites j..j+k-1 (j may be traced, k static), shape (c, d^k, c):
+    its outer bonds at size ``c`` (default chi), the inner ones at chi."""
     chi = t.shape[-3]
-    theta = t[j]
+    c = chi if c is None else c
+    theta = t[j][:c]
     for i in range(1, k):
-        theta = jnp.einsum("axc,csb->axsb", theta, t[j + i]).reshape(chi, -1, chi)
-    return theta
+        nxt = t[j + i][..., :c] if i == k - 1 else t[j + i]
+        theta = jnp.einsum("axc,csb->axsb", theta, nxt).reshape(c, -1, nxt.shape[-1])
+    return theta[..., :c]
 
 
 def expect_local(mps: MatrixProductState, matrix, sites) -> jax.Array:
@@ -172,25 +194,26 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     e0 = _unit(chi, t.dtype)
     start = jnp.outer(e0, e0)
     groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
-
-    def scan(side, tensors, reverse=False):  # every partial contraction of the scan
-        return jax.lax.scan(lambda e, a: (lambda n: (n, n))(_transfer(e, a, side, axis_name)),
-                            start, tensors, reverse=reverse)[1]
-
     if center_at_0:  # left scan up to the last site of ops; right environments: identities
         last = max([j + k for j, k, _ in groups], default=1)
-        el = jnp.concatenate([start[None], scan("left", t[:last - 1])])  # el[j]: sites < j
+        el = jnp.concatenate([start[None], _envs(t, np.arange(last - 1), "left", axis_name)])
         eye = jnp.eye(chi, dtype=t.dtype)
         right_env = lambda jk: eye if jk < L else start  # noqa: E731 (e_0 e_0^T past the end)
     else:
-        el = jnp.concatenate([start[None], scan("left", t)])  # el[j]: sites < j
-        er = jnp.concatenate([scan("right", t, reverse=True), start[None]])  # er[j]: sites >= j
+        el = jnp.concatenate([start[None], _envs(t, np.arange(L), "left", axis_name)])  # el[j]: sites < j
+        er = jnp.concatenate([_envs(t, np.arange(L - 1, -1, -1), "right", axis_name)[::-1],
+                              start[None]])  # er[j]: sites >= j
         right_env = lambda jk: er[jk]  # noqa: E731
+    bonds = bond_dims(t)
     out = []
     for j, k, m in groups:
-        theta = _block(t, j, k)
-        phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
-        out.append(jnp.einsum("ab,auc,bud,cd->", el[j], phi, theta.conj(), right_env(j + k)))
+        def at(c, j=j, k=k, m=m):  # the block's outer bonds at size c, its inner ones at chi
+            theta = _block(t, j, k, c)
+            phi = jnp.einsum("uv,avb->aub", m.astype(t.dtype), theta)
+            return jnp.einsum("ab,auc,bud,cd->", el[j][:c, :c], phi, theta.conj(),
+                              right_env(j + k)[:c, :c])
+
+        out.append(by_size(jnp.maximum(bonds[j], bonds[j + k]), chi, at, axis_name))
     return jnp.stack(out) if out else jnp.zeros((0,), t.dtype)
 
 
@@ -242,6 +265,16 @@ def used(a, side: str):
     return jnp.max(jnp.where(nz, jnp.arange(1, a.shape[0] + 1), 0))
 
 
+def bond_dims(t):
+    """The used dimensions of all L + 1 bonds of site tensors t (L, chi, d, chi) (bond i: left
+    of site i; the larger of what its two tensors use, :func:`used`), int32, one pass."""
+    idx = jnp.arange(1, t.shape[-3] + 1)
+    left = jnp.max(jnp.where(jnp.any(t != 0, axis=(-2, -1)), idx, 0), axis=-1)  # (L,)
+    right = jnp.max(jnp.where(jnp.any(t != 0, axis=(-3, -2)), idx, 0), axis=-1)
+    inner = jnp.maximum(left[1:], right[:-1])
+    return jnp.concatenate([left[:1], inner, right[-1:]]).astype(jnp.int32)
+
+
 def bond_sizes(chi: int) -> list:
     """The static bond sizes an operation picks from (:func:`by_size`): chi, chi/2, chi/4,
     chi/8 (rounded up, at least 4), ascending; only chi itself below chi = 16."""
@@ -273,8 +306,8 @@ def _pad(a, chi: int):
 
 
 def split_block(theta, k: int, chi: int, d: int, center: int, cutoff=0.0):
-    r"""Split a k-site tensor theta (cl, d^k, cr) into k site tensors, each zero-padded to
-    (chi, d, chi), by k-1 truncations to at most ``chi`` (:func:`_truncate`, the truncated
+    r"""Split a k-site tensor theta (cl, d^k, cr) into k site tensors (not padded: outer
+    bonds cl and cr, inner bonds at most chi), by k-1 truncations to at most ``chi`` (:func:`_truncate`, the truncated
     SVD with ``cutoff``; static ``center`` in 0..k-1): left to right for the sites before
     ``center`` (each A = U left-orthonormal, S V^dagger carried on), then right to left for
     the sites after it (each B = V^dagger right-orthonormal, U S carried on); the
@@ -298,7 +331,7 @@ def split_block(theta, k: int, chi: int, d: int, center: int, cutoff=0.0):
         cr = vh.shape[0]
         total = total + w
     parts = out_left + [rest.reshape(cl, d, cr)] + out_right[::-1]
-    return [_pad(a, chi) for a in parts], total
+    return parts, total
 
 
 def split(theta, chi: int, center_left: bool):
@@ -338,7 +371,7 @@ def apply_local(mps: MatrixProductState, matrix, sites, recenter: bool = True, a
     theta = jnp.einsum("uv,avb->aub", m, _block(t, j, k))
     parts, discarded = split_block(theta, k, chi, d, center=0)
     for i, a in enumerate(parts):
-        t = t.at[j + i].set(a)
+        t = t.at[j + i].set(_pad(a, chi))
     return MatrixProductState(_clean(t)), discarded
 
 
@@ -392,6 +425,6 @@ def canonicalize(mps: MatrixProductState, center: int = 0, axis_name=None) -> Ma
     return MatrixProductState(_clean(t))
 
 
-__all__ = ["MatrixProductState", "apply_local", "bond_sizes", "by_size", "canonicalize", "expect_local",
+__all__ = ["MatrixProductState", "apply_local", "bond_dims", "bond_sizes", "by_size", "canonicalize", "expect_local",
            "from_product", "used",
            "norm2", "split", "expect_many", "split_block", "to_dense"]
