@@ -100,10 +100,12 @@ def _transfer(e, t, i, bonds, side: str, axis_name=None):
     return by_size(jnp.maximum(bonds[i], bonds[i + 1]), chi, at, axis_name)
 
 
-def _envs(t, sites, side: str, axis_name=None):
+def _envs(t, sites, side: str, axis_name=None, bonds=None):
     """Every environment of a scan over ``sites`` (static, in scan order) from e_0 e_0^T:
-    (len(sites), chi, chi), entry n after the sites[:n+1] (:func:`_transfer`)."""
-    chi, bonds = t.shape[-3], bond_dims(t)
+    (len(sites), chi, chi), entry n after the sites[:n+1] (:func:`_transfer`; ``bonds``:
+    :func:`bond_dims` of t, computed here if not given)."""
+    chi = t.shape[-3]
+    bonds = bond_dims(t) if bonds is None else bonds
     e0 = _unit(chi, t.dtype)
 
     def body(e, i):
@@ -194,17 +196,17 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     e0 = _unit(chi, t.dtype)
     start = jnp.outer(e0, e0)
     groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
+    bonds = bond_dims(t)  # one pass, shared by the scans and the blocks
     if center_at_0:  # left scan up to the last site of ops; right environments: identities
         last = max([j + k for j, k, _ in groups], default=1)
-        el = jnp.concatenate([start[None], _envs(t, np.arange(last - 1), "left", axis_name)])
+        el = jnp.concatenate([start[None], _envs(t, np.arange(last - 1), "left", axis_name, bonds)])
         eye = jnp.eye(chi, dtype=t.dtype)
         right_env = lambda jk: eye if jk < L else start  # noqa: E731 (e_0 e_0^T past the end)
     else:
-        el = jnp.concatenate([start[None], _envs(t, np.arange(L), "left", axis_name)])  # el[j]: sites < j
-        er = jnp.concatenate([_envs(t, np.arange(L - 1, -1, -1), "right", axis_name)[::-1],
+        el = jnp.concatenate([start[None], _envs(t, np.arange(L), "left", axis_name, bonds)])  # el[j]: sites < j
+        er = jnp.concatenate([_envs(t, np.arange(L - 1, -1, -1), "right", axis_name, bonds)[::-1],
                               start[None]])  # er[j]: sites >= j
         right_env = lambda jk: er[jk]  # noqa: E731
-    bonds = bond_dims(t)
     out = []
     for j, k, m in groups:
         def at(c, j=j, k=k, m=m):  # the block's outer bonds at size c, its inner ones at chi
