@@ -30,6 +30,13 @@ def _assert_generator(eq, M_ref, rng, rtol=1e-12):
         got = np.asarray(jax.jit(lambda y: gen(y))(jnp.asarray(x)))
         err = np.abs(got - want).max() / np.abs(want).max()
         assert err < rtol, err
+    # the Hermitian form Y + Y^dag (mesolve's), for a Hermitian rho
+    a = random_matrix(rng, D)
+    rho = a @ a.conj().T
+    want = _apply(M_ref, rho)
+    got = np.asarray(jax.jit(gen.hermitian)(jnp.asarray(rho)))
+    err = np.abs(got - want).max() / np.abs(want).max()
+    assert err < rtol, ("hermitian", err)
     return gen
 
 

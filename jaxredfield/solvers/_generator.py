@@ -27,6 +27,8 @@ matrices).
 from __future__ import annotations
 
 import equinox as eqx
+import equinox.internal as eqxi
+import jax
 import jax.numpy as jnp
 
 from ..equations import MasterEquation
@@ -74,6 +76,10 @@ class Generator(eqx.Module):
     k_right: _Side  # conj(K): rho K^dag = rho (conj K)^T
     sandwiches: tuple  # (A as _Side, B^T as _Side)
     signs: tuple = eqx.field(static=True)  # c of each sandwich (+1 or -1)
+    # weight of each sandwich in the row-side half Y of :meth:`hermitian`: c/2 for a jump
+    # (J rho J^dag is Hermitian), c for the first of a Redfield pair u rho v, 0 for its
+    # adjoint v^dag rho u^dag (which Y^dag supplies)
+    half_weights: tuple = eqx.field(static=True)
 
     @classmethod
     def build(cls, eq: MasterEquation, dtype=jnp.complex128,
@@ -81,16 +87,18 @@ class Generator(eqx.Module):
         if not isinstance(eq, MasterEquation):
             raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
         K = [h.scale(-1j) for h in eq.hamiltonian]
-        sandwiches = []
+        sandwiches, half = [], []
         for u, v in eq.redfield_terms:
             S = tuple(sorted(set(u.sites) | set(v.sites)))
             vu = v.on(S).matrix @ u.on(S).matrix
             K.append(LocalOperator(-vu, S, eq.L, eq.d))
             sandwiches += [(u, v, 1.0), (v.dag(), u.dag(), 1.0)]
+            half += [1.0, 0.0]
         for sign, jumps in ((1.0, eq.jumps), (-1.0, eq.negative_jumps)):
             for J in jumps:
                 K.append(J.with_matrix(-0.5 * sign * (J.matrix.conj().T @ J.matrix)))
                 sandwiches.append((J, J.dag(), sign))
+                half.append(0.5 * sign)
         transposed = lambda o: o.with_matrix(o.matrix.T)
         return cls(
             _Side.build(K, max_patterns, dtype),
@@ -98,12 +106,17 @@ class Generator(eqx.Module):
             tuple((_Side.build([A], max_patterns, dtype), _Side.build([transposed(B)], max_patterns, dtype))
                   for A, B, _ in sandwiches),
             tuple(float(c) for _, _, c in sandwiches),
+            tuple(half),
         )
+
+    def _pad(self):
+        """The largest offset of the products with rho itself (rho's zero padding)."""
+        return max([s.dia.pad for s in (self.k_left, self.k_right) if s.dia is not None]
+                   + [A.dia.pad for A, _ in self.sandwiches if A.dia is not None] + [0])
 
     def __call__(self, rho):
         # rho zero-padded once on both axes, shared by every product with rho itself
-        P = max([s.dia.pad for s in (self.k_left, self.k_right) if s.dia is not None]
-                + [A.dia.pad for A, _ in self.sandwiches if A.dia is not None] + [0])
+        P = self._pad()
         padded = (jnp.pad(rho, P), P) if P else None
         out = self.k_left.left(rho, padded) + self.k_right.right_transposed(rho, padded)
         for (A, Bt), c in zip(self.sandwiches, self.signs):
@@ -111,3 +124,29 @@ class Generator(eqx.Module):
             out = out + c * term
         return out
 
+
+    def hermitian(self, rho):
+        """G(rho) for a Hermitian rho (mesolve's states): Y + Y^dag with the row-side half
+        Y = K rho + sum_(u,v) u rho v + 1/2 sum_k c_k L_k rho L_k^dag, each term's product
+        taken once instead of twice (the Redfield form of SM E, [u rho, v] + h.c., and the
+        Lindblad form written as a matrix plus its adjoint, as dynamiqs does for Hermitian
+        states). Exact for Hermitian rho; for a non-Hermitian one it is not G(rho) (GMRES
+        iterates use ``gen(rho)``). Measured inside a loop, the paper's chain, local Lindblad
+        N = 1: L = 8 1.02 -> 0.78 ms, L = 6 0.110 -> 0.083 ms per evaluation.
+
+        rho is padded on its rows only (every product here acts on rows first), and Y is
+        computed into its own buffer before the transpose: XLA:CPU otherwise fuses all of Y
+        into the transposing sum and evaluates it twice per entry in column order (3.8 ms at
+        L = 8; an optimization barrier is removed before fusion on CPU). The buffer boundary
+        is a ``lax.cond`` on ``rho[0, 0] == rho[0, 0]`` (false only for NaN, then the result
+        is NaN), a predicate XLA cannot fold.
+        """
+        P = self._pad()
+        padded = (jnp.pad(rho, ((P, P), (0, 0))), P) if P else None
+        y = self.k_left.left(rho, padded)
+        for (A, Bt), w in zip(self.sandwiches, self.half_weights):
+            if w != 0.0:
+                y = y + w * Bt.right_transposed(A.left(rho, padded))
+        finite = eqxi.unvmap_any(rho[0, 0] == rho[0, 0])
+        y = jax.lax.cond(finite, lambda y: y, lambda y: jnp.full_like(y, jnp.nan), y)
+        return y + y.conj().T

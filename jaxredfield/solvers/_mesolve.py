@@ -58,6 +58,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     check_equation_finite(eq, "eq")
     D = eq.dim
     rho0 = as_density_matrix(rho0, D)
+    rho0 = 0.5 * (rho0 + rho0.conj().T)  # Hermitian to round-off (the form Y + Y^dag keeps it)
     tsave = check_tsave(tsave)
     nstore = 13 + (tsave.shape[0] if save_states else 0)  # RK stages, final + saved states
     check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
@@ -95,7 +96,8 @@ def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter):
         ex = [e.real if h else e for e, h in zip(ex, herm)]
         return (y if save_states else None), ex
 
-    term = dfx.ODETerm(lambda t, y, args: gen(y))
+    # rho(t) stays Hermitian: the right-hand side as Y + Y^dag (Generator.hermitian)
+    term = dfx.ODETerm(lambda t, y, args: gen.hermitian(y))
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tsave, fn=fn), dfx.SubSaveAt(t1=True)])
     # diffrax's Tsit5 (the default) runs as FusedTsit5: the same steps, cheaper stage sums
     solver = FusedTsit5() if type(method.solver) is dfx.Tsit5 else method.solver
