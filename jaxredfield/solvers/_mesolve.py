@@ -10,7 +10,7 @@ from .._checks import (as_density_matrix, as_e_ops, check_equation_finite, check
                        check_tsave, diffrax_complex_ok, is_concrete)
 from .._progress import progress_enabled
 from ..equations import MasterEquation
-from ..method import Diffrax, check_method
+from ..method import MPS, Diffrax, check_method
 from ..observables import expect
 from ..result import MESolveResult
 from ._generator import Generator
@@ -30,6 +30,17 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
       ``rtol``/``atol`` of the adaptive ``PIDController``, ``max_steps``). ``diffrax.Tsit5()``
       runs with its stage sums fused (``jaxredfield/solvers/_tsit5.py``): the same steps and
       dense output, results equal to round-off, ~15 % less time at L = 8.
+      ``jr.MPS(max_bond, dt, cutoff)``: the density matrix as a matrix product state of the
+      doubled chain (site i holds (ket, bra), dimension d^2), evolved by second-order TEBD
+      under the generator itself (``jaxredfield/mps/_density.py``): chains of hundreds of
+      sites for equations whose terms sit on contiguous sites (local Lindblad, standard local
+      Lindblad, local Redfield and their pseudo-Lindblad forms). `rho0` is then a
+      ``jr.product_state``, one local d x d density matrix (repeated), a list of L of them,
+      or the ``final_state`` of an earlier MPS run (to continue it); e_ops act on one or two
+      neighbouring sites; ``states`` is None, ``final_state`` the doubled-chain
+      :class:`~jaxredfield.mps.MatrixProductState`, ``stats`` holds the accumulated
+      ``discarded_weight`` at each save time and ``num_steps``. Not differentiable; the
+      error is O(dt^2) plus the truncation (tests/test_mesolve_mps.py).
     - `save_states`: keep the density matrices (n_t x D x D memory); ``final_state`` is
       kept either way.
     - `progress`: diffrax's tqdm progress meter on stderr (None: the global switch
@@ -54,8 +65,14 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
-    method = check_method(method, (Diffrax,), "mesolve", Diffrax())
+    method = check_method(method, (Diffrax, MPS), "mesolve", Diffrax())
     check_equation_finite(eq, "eq")
+    if isinstance(method, MPS):  # the density matrix as an MPS of the doubled chain
+        from ._mesolve_mps import mesolve_mps
+
+        ops, herm = as_e_ops(e_ops, eq.L, eq.d)
+        return mesolve_mps(eq, rho0, check_tsave(tsave), ops, herm, method, progress_enabled(progress),
+                           max_memory)
     D = eq.dim
     rho0 = as_density_matrix(rho0, D)
     rho0 = 0.5 * (rho0 + rho0.conj().T)  # Hermitian to round-off (the form Y + Y^dag keeps it)
