@@ -44,21 +44,24 @@ def patterns(op: LocalOperator):
     k = len(S)
     a_digits = np.array(list(itertools.product(range(d), repeat=k)), dtype=np.int64).reshape(-1, k)
     rows = np.arange(d**k)
+    place = d ** np.arange(k - 1, -1, -1, dtype=np.int64)  # digit weights within S
+    shift = np.array([d ** (L - 1 - j) for j in S], dtype=np.int64)  # within the chain
+    all_deltas = np.array(list(itertools.product(range(-(d - 1), d), repeat=k)), dtype=np.int64)
     out = []
-    for delta in itertools.product(range(-(d - 1), d), repeat=k):
-        b_digits = a_digits + np.array(delta, dtype=np.int64)
-        valid = np.all((b_digits >= 0) & (b_digits < d), axis=1)
-        if not valid.any():
-            continue
-        b = np.ravel_multi_index(np.clip(b_digits, 0, d - 1).T, (d,) * k)
+    blk = max(1, 2**22 // (d**k * k))  # patterns per vectorized block (~32 MB of indices)
+    for lo in range(0, len(all_deltas), blk):
+        deltas = all_deltas[lo:lo + blk]
+        b_digits = a_digits[None, :, :] + deltas[:, None, :]  # (n, d^k, k)
+        valid = np.all((b_digits >= 0) & (b_digits < d), axis=2)  # (n, d^k)
+        b = np.clip(b_digits, 0, d - 1) @ place  # (n, d^k)
         if concrete:
-            table = np.where(valid, M[rows, b], 0)
-            if not np.any(table):
-                continue
+            tables = np.where(valid, M[rows[None, :], b], 0)
+            keep = np.flatnonzero(np.any(tables != 0, axis=1))
         else:
-            table = jnp.where(jnp.asarray(valid), M[rows, b], 0)
-        offset = sum(int(x) * d ** (L - 1 - j) for x, j in zip(delta, S))
-        out.append((offset, table, S))
+            tables = jnp.where(jnp.asarray(valid), M[rows[None, :], b], 0)
+            keep = np.flatnonzero(np.any(valid, axis=1))
+        for i in keep:
+            out.append((int(deltas[i] @ shift), tables[i], S))
     return out
 
 

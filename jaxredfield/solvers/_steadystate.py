@@ -178,8 +178,9 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
                "`GMRES(maxiter=...)` or `GMRES(restart=...)`, or pass a better `rho0` (e.g. a "
                "short mesolve result)")
         start = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
+        gen = Generator.build(eq)  # once for both solves (outside the jit: zero diagonals dropped)
         rho, ok, steps = _iterative_solve(eq, start, tol, maxiter, restart, progress, prec,
-                                          "steadystate GMRES")
+                                          "steadystate GMRES", gen)
         if fallback and not bool(ok):
             return steadystate(eq, method=Direct(), rho0=rho0, check_unique=check_unique,
                                return_info=return_info, progress=progress, max_memory=max_memory)
@@ -189,11 +190,12 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
             # second solve from another start: it only feeds the check, so no gradient (only
             # when traced: on concrete inputs stop_gradient would change the leaves' types
             # and cost a recompilation of _gmres)
-            eq_c, prec_c = (eq, prec) if is_concrete(rho) else jax.lax.stop_gradient((eq, prec))
+            eq_c, prec_c, gen_c = ((eq, prec, gen) if is_concrete(rho)
+                                   else jax.lax.stop_gradient((eq, prec, gen)))
             start_b = jax.lax.stop_gradient(rho) + CHECK_SHIFT * _product_state(eq.L, eq.d)
             rho_b, ok_b, _ = _iterative_solve(eq_c, start_b, tol, maxiter,
                                               restart, progress, prec_c,
-                                              "steadystate GMRES (uniqueness check)")
+                                              "steadystate GMRES (uniqueness check)", gen_c)
             rho = _require(rho, jnp.logical_not(ok_b), RuntimeError, msg + " (in the second solve "
                            "of the uniqueness check; check_unique=False skips it)")
             diff = _relative_difference(jax.lax.stop_gradient(rho), rho_b)
@@ -303,10 +305,12 @@ def _eigen_preconditioner(eq):
     return V, denom
 
 
-def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="GMRES"):
-    """GMRES from ``rho``: returns (solution, converged, restart cycles)."""
+def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="GMRES", gen=None):
+    """GMRES from ``rho``: returns (solution, converged, restart cycles). ``gen``: the
+    equation's :class:`Generator` if built already."""
     traced = not all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho, prec)))
-    gen = Generator.build(eq)  # (outside the jit: zero diagonals of concrete terms dropped)
+    if gen is None:
+        gen = Generator.build(eq)  # (outside the jit: zero diagonals of concrete terms dropped)
     if not progress_enabled(progress) or traced:  # (no progress bar inside a trace)
         rho, ok, _, steps = _gmres(eq, gen, rho, tol, maxiter, restart, prec)
         return rho, ok, steps
