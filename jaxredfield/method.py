@@ -5,8 +5,9 @@ One way to choose an algorithm everywhere (as diffrax's solvers and dynamiqs' ``
 - :class:`Diffrax` -- adaptive Runge-Kutta (any diffrax solver), for ``mesolve`` and
   ``mcsolve`` (the reference propagator of the no-jump evolution);
 - :class:`Chebyshev` -- the Chebyshev propagator exp(-i H_nh s) psi of ``mcsolve`` (default);
-- :class:`MPS` -- ``mcsolve`` on matrix product states (second-order TEBD, fixed maximal bond
-  dimension): chains far beyond state vectors;
+- :class:`MPS` -- matrix product states (second-order TEBD, fixed maximal bond dimension):
+  ``mcsolve`` trajectories, and ``mesolve`` with the density matrix as an MPS of the doubled
+  chain: chains far beyond state vectors;
 - :class:`Direct` -- dense LU solve of the D^2 x D^2 Liouvillian, for ``steadystate``;
 - :class:`GMRES` -- matrix-free restarted GMRES (lineax), for ``steadystate``.
 
@@ -101,7 +102,12 @@ class MPS(Method):
       reports what was cut. 0: only numerically zero singular values are cut. Measured
       (L = 20, bond 64, local Lindblad N = 1, same keys as 1e-12; benchmarks/validate_mps.py):
       1e-10: bias 1.7e-5, 1.4x faster; 1e-8: 2.6e-4, 2.5x; 1e-6: 4.2e-3, 4x. The default
-      keeps the truncation's bias ~60x below the time step's (1.1e-3 at dt = 0.05)."""
+      keeps the truncation's bias ~60x below the time step's (1.1e-3 at dt = 0.05).
+
+    With ``mesolve`` the same options apply to the density matrix as an MPS of the doubled
+    chain (local dimension d^2; ``jaxredfield/mps/_density.py``): the error is O(dt^2)
+    (tests/test_mesolve_mps.py: halving dt divides it by 3-5) plus the truncation, reported
+    as ``stats["discarded_weight"]``."""
 
     max_bond: int = eqx.field(static=True, default=64)
     dt: float = eqx.field(static=True, default=0.05)

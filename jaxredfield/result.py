@@ -63,12 +63,17 @@ class MESolveResult(Result):
     """Result of :func:`~jaxredfield.mesolve`.
 
     - ``tsave`` (n_t,): the save times;
-    - ``states`` (n_t, D, D): the density matrices at ``tsave``, or None (``save_states=False``);
-    - ``final_state`` (D, D): the density matrix at ``tsave[-1]`` (always kept);
+    - ``states`` (n_t, D, D): the density matrices at ``tsave``, or None (``save_states=False``,
+      or ``method=jr.MPS()``);
+    - ``final_state`` (D, D): the density matrix at ``tsave[-1]`` (always kept); with
+      ``method=jr.MPS()`` the doubled-chain ``MatrixProductState`` (pass it as ``rho0`` to
+      continue);
     - ``expect`` (n_ops, n_t): expectation values of the e_ops (real for Hermitian e_ops), or
       None without e_ops;
-    - ``stats``: diffrax's statistics (``num_steps``, ``num_accepted_steps``, ...);
-    - ``method``: the :class:`~jaxredfield.Diffrax` method used."""
+    - ``stats``: diffrax's statistics (``num_steps``, ``num_accepted_steps``, ...); with
+      ``method=jr.MPS()``: ``num_steps`` (TEBD steps) and ``discarded_weight`` (n_t,), the
+      relative weight cut by the truncations up to each save time;
+    - ``method``: the :class:`~jaxredfield.Diffrax` or :class:`~jaxredfield.MPS` method used."""
 
     tsave: jnp.ndarray
     states: jnp.ndarray | None

@@ -67,6 +67,11 @@ def liouvillian_terms(eq) -> list:
     doubled chain (L sites of dimension d^2, site-pair order; module docstring):
     sum_j embed(term_j) vec(rho) = vec(G(rho)). Concrete matrices only."""
     L, d = eq.L, eq.d
+    ops = list(eq.hamiltonian) + [o for pair in eq.redfield_terms for o in pair] + list(eq.jumps) + list(eq.negative_jumps)
+    if any(isinstance(o.matrix, jax.core.Tracer) for o in ops):
+        raise TypeError("mesolve(method=jr.MPS()) builds its gates from concrete operators: it is "
+                        "not differentiable and cannot run inside jax.jit/grad; use the default "
+                        "jr.Diffrax() method for gradients")
     out = []
 
     def add(S, M):
