@@ -81,7 +81,7 @@ class Chebyshev(Method):
 
 
 class MPS(Method):
-    """Quantum-jump trajectories on matrix product states: the no-jump evolution
+    """Matrix product states: for ``mcsolve``, quantum-jump trajectories with the no-jump evolution
     exp(-i H_nh s) by second-order TEBD (palindromic sweeps of gates on blocks of
     w = max(2, widest term) contiguous sites) in steps of at most ``dt``, with the same
     waiting-time algorithm, root finding and keys as the state-vector engine. Terms, jumps

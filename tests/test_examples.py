@@ -134,8 +134,9 @@ def test_mps_long_chain_density_checkpoint_resumes(tmp_path, monkeypatch):
     monkeypatch.setattr(ex.jr, "mesolve", stop_after_one)
     import pytest
 
-    with pytest.raises(Killed):
+    with pytest.raises(Killed):  # stopped in the first equation's second segment
         ex.simulate_density(out=str(tmp_path), **kw)
+    # the rerun resumes the first equation from its checkpoint, runs the second from scratch
     monkeypatch.setattr(ex.jr, "mesolve", real)
     _, resumed = ex.simulate_density(out=str(tmp_path), **kw)
     for name in full:

@@ -72,14 +72,16 @@ def test_against_dense_mesolve_with_second_order_time_steps(build):
         assert r.states is None and r.expect.shape == ref.shape
         assert float(r.stats["discarded_weight"][-1]) < 1e-20  # bond 64 holds 4^2 exactly
         errs.append(np.abs(np.asarray(r.expect) - ref).max())
-    assert errs[1] < 2e-3, errs
+    # measured: 7.8e-4 / 2.1e-4 (N = 1), 7.4e-4 / 2.0e-4 (standard), 2.9e-4 / 7.8e-5 (local
+    # Redfield N = 2) at dt = 0.04 / 0.02, ratio 3.7 each
+    assert errs[1] < 5e-4, errs
     assert 3.0 < errs[0] / errs[1] < 5.0, errs  # O(dt^2): halving dt divides the error by ~4
 
 
 def test_continuation_and_mixed_initial_states():
-    """A run continued from its final_state equals one run; local density matrices as rho0
-    (infinite temperature is stationary under the Hamiltonian part only: checked against
-    dense mesolve)."""
+    """A run continued from its final_state equals one run; local density matrices (mixed,
+    one with coherence) as rho0 against dense mesolve of their product (measured 4.6e-4 at
+    dt = 0.05, the time step's error)."""
     L = 4
     s = paper_system(L, T=2.2, Tr=6.6)
     eq = jr.local_lindblad(s, 1)
@@ -94,7 +96,7 @@ def test_continuation_and_mixed_initial_states():
     for r in rho_loc[1:]:
         rho0 = np.kron(rho0, r)
     dense = np.asarray(jr.mesolve(eq, rho0, [0.0, 0.5, 1.0], e, method=jr.Diffrax(rtol=1e-11, atol=1e-13)).expect)
-    assert np.abs(np.asarray(full.expect) - dense).max() < 3e-3
+    assert np.abs(np.asarray(full.expect) - dense).max() < 1e-3
     assert np.abs(np.asarray(full.expect)[:, 0] - dense[:, 0]).max() < 1e-12
 
 
@@ -109,4 +111,4 @@ def test_bad_input_is_refused():
         jr.mesolve(eq, np.eye(16) / 16, [0, 1], method=jr.MPS(max_bond=8))
     with pytest.raises(MemoryError, match="narrower terms"):
         jr.mesolve(jr.redfield(s), jr.product_state(m, 0), [0, 1], method=jr.MPS(max_bond=8),
-                   max_memory=2**20)
+                   max_memory=2**16)

@@ -89,7 +89,20 @@ def test_mesolve_uses_it_for_tsit5_only():
     psi0 = jr.product_state(s.model, 0)
     ts = jnp.linspace(0.0, 2.0, 5)
     e = [jr.operator_on(jr.sigmaz(), 0, s.model)]
-    a = jr.mesolve(eq, psi0, ts, e)
+    calls = []
+    step = FusedTsit5.step
+
+    def counted(self, *args):
+        calls.append(1)
+        return step(self, *args)
+
+    FusedTsit5.step = counted  # traced once per compilation: counts that mesolve used it
+    try:
+        jax.clear_caches()
+        a = jr.mesolve(eq, psi0, ts, e)
+    finally:
+        FusedTsit5.step = step
+    assert calls, "mesolve did not run FusedTsit5 for the default Tsit5"
     b = jr.mesolve(eq, psi0, ts, e, method=jr.Diffrax(solver=DiffraxTsit5()))
     assert int(a.stats["num_steps"]) == int(b.stats["num_steps"])
     assert np.abs(np.asarray(a.states) - np.asarray(b.states)).max() < 1e-14

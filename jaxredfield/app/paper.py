@@ -9,7 +9,8 @@
 - :func:`fast_steadystate` -- eigen-preconditioned GMRES with a dense fallback (error maps).
 - :func:`xxz_distances` -- the same on the paper's chain for several equations, fast solves.
 - :func:`add_bath_arguments`, :func:`bath_label` -- the scripts' --kind / --E_D options.
-- :func:`write_csv`, :func:`pyplot`, :func:`save_figure` -- CSV and PNG output.
+- :func:`write_csv`, :func:`pyplot`, :func:`save_figure` -- CSV and PNG output;
+  :func:`atomic_savez` -- the scripts' checkpoints (the trajectories' atomic write).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from ..observables import trace_distance
 from ..solvers import steadystate
 from ..solvers._steadystate import DENSE_MAX_DIM
 from ..system import OpenSystem, boundary_driven, particle_reservoir
+from ..trajectories._checkpoint import atomic_savez as atomic_savez
 
 GAMMA = 0.25
 

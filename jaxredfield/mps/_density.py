@@ -23,10 +23,12 @@ with A rho B -> A (x) B^T in (ket, bra) order, reordered to the site-pair order.
 then a TEBD step (:class:`~._tebd.TEBD`, second order, palindromic sweeps) with block matrices
 i G_b (TEBD applies exp(-i h_b s)). Truncations are in the Hilbert-Schmidt norm, at the
 orthogonality center. The scale of the MPS is arbitrary (it is rescaled to norm 1 after every
-step); expectation values are ratios Tr(O rho) / Tr(rho), so the trace lost to truncation does
-not bias them.
+step); expectation values are ratios Tr(O rho) / Tr(rho), so the trace that truncation removes
+is divided out (the truncation's change of rho itself remains an error, reported as the
+discarded weight).
 
-Observables: Tr(O rho) = <<vec(O^T)| vec(rho)>>, a contraction with the product vector vec(I)
+Observables: Tr(O rho) = sum_x vec(O^T)[x] vec(rho)[x] (an unconjugated dot product), a
+contraction with the product vector vec(I)
 on every site outside O's sites (transfer matrices T_i = sum_x A_i[:, x, :] vec(I)[x]).
 Operators on one or two contiguous sites.
 """

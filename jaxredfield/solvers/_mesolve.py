@@ -75,7 +75,12 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
                            max_memory)
     D = eq.dim
     rho0 = as_density_matrix(rho0, D)
-    rho0 = 0.5 * (rho0 + rho0.conj().T)  # Hermitian to round-off (the form Y + Y^dag keeps it)
+    # a concrete rho0 was checked Hermitian: the right-hand side as Y + Y^dag (Generator.
+    # hermitian), exact for Hermitian states (symmetrized to round-off first); a traced one
+    # (e.g. B rho for a correlation function) may not be, and keeps the general form
+    hermitian = is_concrete(rho0)
+    if hermitian:
+        rho0 = 0.5 * (rho0 + rho0.conj().T)
     tsave = check_tsave(tsave)
     nstore = 13 + (tsave.shape[0] if save_states else 0)  # RK stages, final + saved states
     check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
@@ -84,7 +89,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     meter = dfx.TqdmProgressMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
     with diffrax_complex_ok():
         states, final, exps, stats, result = _mesolve(Generator.build(eq), rho0, tsave, ops, herm,
-                                                      save_states, method, meter)
+                                                      save_states, method, meter, hermitian)
     out = (states, exps, final, tsave)  # (tsave: an array to thread the runtime checks on)
     bad_result = result != dfx.RESULTS.successful
     finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in out[:3] if x is not None]))
@@ -107,17 +112,18 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
 
 
 @eqx.filter_jit
-def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter):
+def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter, hermitian=True):
     def fn(t, y, args):
         ex = [expect(o, y) for o in ops]
         ex = [e.real if h else e for e, h in zip(ex, herm)]
         return (y if save_states else None), ex
 
     # rho(t) stays Hermitian: the right-hand side as Y + Y^dag (Generator.hermitian)
-    term = dfx.ODETerm(lambda t, y, args: gen.hermitian(y))
+    term = dfx.ODETerm((lambda t, y, args: gen.hermitian(y)) if hermitian else (lambda t, y, args: gen(y)))
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tsave, fn=fn), dfx.SubSaveAt(t1=True)])
     # diffrax's Tsit5 (the default) runs as FusedTsit5: the same steps, cheaper stage sums
-    solver = FusedTsit5() if type(method.solver) is dfx.Tsit5 else method.solver
+    swap = type(method.solver) is dfx.Tsit5 and method.solver.scan_kind is None
+    solver = FusedTsit5() if swap else method.solver
     sol = dfx.diffeqsolve(
         term, solver, t0=tsave[0], t1=tsave[-1], dt0=None, y0=rho0, saveat=saveat,
         stepsize_controller=dfx.PIDController(rtol=method.rtol, atol=method.atol),

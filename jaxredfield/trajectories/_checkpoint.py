@@ -130,17 +130,23 @@ def load(path, fingerprint) -> Tally | None:
 
 
 def save(path, fingerprint, tally: Tally):
-    """Atomic write: temp file in the same folder, fsync, os.replace."""
+    """Atomic write of the tally and its fingerprint (:func:`atomic_savez`)."""
     fingerprint, parts = fingerprint
+    atomic_savez(path, format=np.asarray(FORMAT), fingerprint=np.asarray(fingerprint),
+                 fingerprint_parts=np.asarray([f"{k}={v}" for k, v in sorted(parts.items())]),
+                 done=np.asarray(tally.done, np.int64),
+                 complete=np.asarray(tally.complete, bool),
+                 **{k: getattr(tally, k) for k in ARRAYS})
+
+
+def atomic_savez(path, **arrays):
+    """``np.savez(path, **arrays)`` atomically: a temp file in the same folder, fsync,
+    ``os.replace`` (a killed writer never leaves a half-written file)."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, format=np.asarray(FORMAT), fingerprint=np.asarray(fingerprint),
-                     fingerprint_parts=np.asarray([f"{k}={v}" for k, v in sorted(parts.items())]),
-                     done=np.asarray(tally.done, np.int64),
-                     complete=np.asarray(tally.complete, bool),
-                     **{k: getattr(tally, k) for k in ARRAYS})
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
