@@ -78,9 +78,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     # a concrete rho0 was checked Hermitian: the right-hand side as Y + Y^dag (Generator.
     # hermitian), exact for Hermitian states (symmetrized to round-off first); a traced one
     # (e.g. B rho for a correlation function) may not be, and keeps the general form
-    hermitian = is_concrete(rho0)
-    if hermitian:
-        rho0 = 0.5 * (rho0 + rho0.conj().T)
+    hermitian = is_concrete(rho0)  # (symmetrized to round-off inside _mesolve)
     tsave = check_tsave(tsave)
     nstore = 13 + (tsave.shape[0] if save_states else 0)  # RK stages, final + saved states
     check_memory(16.0 * nstore * D**2, f"mesolve at dimension {D} ({nstore} density matrices)",
@@ -88,11 +86,10 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
     ops, herm = as_e_ops(e_ops, eq.L, eq.d)
     meter = dfx.TqdmProgressMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
     with diffrax_complex_ok():
-        states, final, exps, stats, result = _mesolve(Generator.build(eq), rho0, tsave, ops, herm,
-                                                      save_states, method, meter, hermitian)
+        states, final, exps, stats, result, finite = _mesolve(Generator.build(eq), rho0, tsave, ops,
+                                                              herm, save_states, method, meter, hermitian)
     out = (states, exps, final, tsave)  # (tsave: an array to thread the runtime checks on)
     bad_result = result != dfx.RESULTS.successful
-    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in out[:3] if x is not None]))
     advice = ("`eq`, `rho0` and the e_ops are finite, so the equation itself diverges (e.g. a "
               "Redfield or pseudo-Lindblad generator with growing modes) or the step size "
               "collapsed; check the equation's spectrum (liouvillian_matrix) or lower "
@@ -119,6 +116,8 @@ def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter, hermitian=
         return (y if save_states else None), ex
 
     # rho(t) stays Hermitian: the right-hand side as Y + Y^dag (Generator.hermitian)
+    if hermitian:
+        rho0 = 0.5 * (rho0 + rho0.conj().T)
     term = dfx.ODETerm((lambda t, y, args: gen.hermitian(y)) if hermitian else (lambda t, y, args: gen(y)))
     saveat = dfx.SaveAt(subs=[dfx.SubSaveAt(ts=tsave, fn=fn), dfx.SubSaveAt(t1=True)])
     # diffrax's Tsit5 (the default) runs as FusedTsit5: the same steps, cheaper stage sums
@@ -134,4 +133,6 @@ def _mesolve(gen, rho0, tsave, ops, herm, save_states, method, meter, hermitian=
     # final_state: the saved state at tsave[-1] (dense output there) when states are kept,
     # else diffrax's state at t1 (the same to round-off)
     final = states[-1] if save_states else final[0]
-    return states, final, exps, sol.stats, sol.result
+    # the NaN/inf check of the results, computed here (eager checks cost a dispatch each)
+    finite = jnp.all(jnp.asarray([jnp.all(jnp.isfinite(x)) for x in (states, exps, final) if x is not None]))
+    return states, final, exps, sol.stats, sol.result, finite
