@@ -3,6 +3,8 @@ _density.py, solvers/_mesolve_mps.py). References: the dense Liouvillian (liouvi
 itself checked against tests/reference.py), dense mesolve at tight tolerances, the
 second-order convergence in dt, and the trace identity of observables."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -112,3 +114,8 @@ def test_bad_input_is_refused():
     with pytest.raises(MemoryError, match="narrower terms"):
         jr.mesolve(jr.redfield(s), jr.product_state(m, 0), [0, 1], method=jr.MPS(max_bond=8),
                    max_memory=2**16)
+    gap_jump = jr.LocalOperator(np.eye(4), (1, 3), 4, 2)
+    with pytest.raises(ValueError, match=r"a jump operator on sites \(1, 3\): method=jr.MPS\(\) "
+                       r"supports operators on contiguous sites only .* use a dense method"):
+        jr.mesolve(dataclasses.replace(eq, jumps=(gap_jump,)), jr.product_state(m, 0), [0, 1],
+                   method=jr.MPS(max_bond=8))

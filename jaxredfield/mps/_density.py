@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 
 from ..operators import LocalOperator
+from ._mps import contiguous_sites
 
 
 def _pair_order(k: int) -> list:
@@ -56,12 +57,7 @@ def _interleave(M, k: int, d: int) -> np.ndarray:
 
 
 def _contiguous(sites, what: str) -> tuple:
-    S = tuple(sorted(sites))
-    if list(S) != list(range(S[0], S[0] + len(S))):
-        raise ValueError(f"{what} on sites {tuple(sites)}: method=jr.MPS() needs terms on "
-                         "contiguous sites (local Lindblad / local Redfield of any order N, the "
-                         "standard local Lindblad equation); use a dense method for this equation")
-    return S
+    return contiguous_sites(sites, what, "use a dense method (the default jr.Diffrax()) for this equation")
 
 
 def liouvillian_terms(eq) -> list:

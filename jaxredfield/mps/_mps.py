@@ -137,6 +137,17 @@ def norm2(mps: MatrixProductState) -> jax.Array:
     return jnp.real(e[0, 0])
 
 
+def contiguous_sites(sites, what: str, fix: str) -> tuple:
+    """``sites`` sorted, if contiguous; else the ``ValueError`` of the MPS methods (mcsolve's
+    and mesolve's ``method=jr.MPS()``), naming ``what`` and the ``fix``."""
+    S = tuple(sorted(int(s) for s in sites))
+    if list(S) != list(range(S[0], S[0] + len(S))):
+        raise ValueError(f"{what} on sites {tuple(sites)}: method=jr.MPS() supports operators on "
+                         "contiguous sites only (local Lindblad / local Redfield of any order N, the "
+                         f"standard local Lindblad equation, observables on contiguous sites); {fix}")
+    return S
+
+
 def _check_sites(sites, L: int) -> tuple:
     """``sites`` as a tuple if they are k >= 1 distinct contiguous sites of the chain (in any
     order), else ``NotImplementedError`` naming them."""

@@ -124,8 +124,11 @@ class TEBD(eqx.Module):
         half = jax.vmap(jax.scipy.linalg.expm)(-0.5j * s * self.bond_h)
         return half, half @ half
 
-    def step(self, mps: MatrixProductState, s, axis_name=None):
+    def step(self, mps: MatrixProductState, s, axis_name=None, gates=None):
         """(exp(-i H_nh s) |psi> to O(s^3), summed discarded weight of the step's SVDs).
+
+        ``gates``: :meth:`gates` ``(s)`` computed once by a caller that takes many steps of
+        the same length (the density-matrix run: its expm is then not repeated per step).
 
         Each gate works at the smallest bond size that holds its block's outer bonds
         (:func:`~._mps.by_size`; ``axis_name``: the vmap axis of trajectories, if any).
@@ -146,7 +149,7 @@ class TEBD(eqx.Module):
         if nb != L - w + 1:
             raise ValueError(f"the MPS has L = {L} sites, this TEBD was built for "
                              f"L = {nb + w - 1}")
-        half, full = self.gates(s)
+        half, full = self.gates(s) if gates is None else gates
         t = mps.tensors
 
         def apply(carry, b, g, center):

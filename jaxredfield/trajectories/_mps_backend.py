@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from ..mps import TEBD, MatrixProductState, apply_local, canonicalize, expect_many, from_product
+from ..mps._mps import contiguous_sites
 from ._observables import support_groups
 from ._unravelling import Unravelling
 
@@ -33,13 +34,8 @@ from ._unravelling import Unravelling
 def check_mps_operators(ops, what: str):
     """Operators on contiguous sites only (TEBD block gates, local expectations)."""
     for o in ops:
-        s = tuple(o.sites)
-        if sorted(s) != list(range(min(s), min(s) + len(s))):
-            raise ValueError(
-                f"{what} on sites {s}: method=jr.MPS() supports operators on contiguous sites "
-                "only (local Lindblad / local Redfield of any order N, the standard local "
-                "Lindblad equation, observables on contiguous sites); use a state-vector "
-                "method (jr.Chebyshev()) for operators on non-contiguous sites")
+        contiguous_sites(o.sites, what, "use a state-vector method (jr.Chebyshev()) for operators "
+                         "on non-contiguous sites")
 
 
 def mps_psi0(psi0, L: int, d: int, max_bond: int, dtype):
