@@ -5,6 +5,8 @@ second-order convergence in dt, and the trace identity of observables."""
 
 import dataclasses
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -119,3 +121,6 @@ def test_bad_input_is_refused():
                        r"supports operators on contiguous sites only .* use a dense method"):
         jr.mesolve(dataclasses.replace(eq, jumps=(gap_jump,)), jr.product_state(m, 0), [0, 1],
                    method=jr.MPS(max_bond=8))
+    with pytest.raises(TypeError, match="`tsave` must be concrete"):
+        jax.jit(lambda ts: jr.mesolve(eq, jr.product_state(m, 0), ts, method=jr.MPS(max_bond=8)).expect)(
+            jnp.array([0.0, 1.0]))

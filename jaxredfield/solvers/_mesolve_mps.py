@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import as_density_matrix, check_memory
+from .._checks import as_density_matrix, check_memory, is_concrete
 from .._progress import bar
 from ..mps import TEBD, MatrixProductState, from_product
 from ..mps._tebd import term_width
@@ -67,6 +67,10 @@ def mesolve_mps(eq, rho0, tsave, ops, herm, method, progress, max_memory=None) -
     """mesolve(eq, rho0, tsave, e_ops, method=jr.MPS(max_bond, dt, cutoff)) (module docstring;
     arguments as there, ``ops``/``herm`` from ``as_e_ops``)."""
     L, d = eq.L, eq.d
+    if not is_concrete(tsave):
+        raise TypeError("mesolve(method=jr.MPS()) runs its save intervals from Python (progress, "
+                        "NaN checks per save): `tsave` must be concrete, not traced inside "
+                        "jax.jit/grad; call it outside the transformation (it is not differentiable)")
     chi = method.max_bond
     terms = liouvillian_terms(eq)
     w = term_width(terms)
