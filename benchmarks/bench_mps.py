@@ -53,7 +53,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -63,6 +62,9 @@ import numpy as np
 import jax
 
 import jaxredfield as jr
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import _meta  # noqa: E402  (machine metadata, results writer)
 
 GAMMA, TEMP = 0.25, 2.2
 TS = np.linspace(0.0, 5.0, 11)
@@ -291,26 +293,17 @@ class Run:
         print(f"[{time.perf_counter() - self.t0:7.1f} s] {msg}", flush=True)
 
     def save(self):
-        with open(self.json, "w") as f:
-            json.dump(self.data, f, indent=1)
-        with open(self.md, "w") as f:
-            f.write(render(self.data))
+        _meta.write_results(self.json, self.md, self.data, render)
 
 
 def machine():
     try:
         import mqt.yaqs
+
+        yaqs_version = getattr(mqt.yaqs, "__version__", "?")
     except ImportError:  # validate_mps.py runs without it
-        mqt = None
-    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "jax": jax.__version__, "backend": jax.default_backend(),
-            "jaxredfield": jr.__version__, "mqt-yaqs": getattr(mqt.yaqs, "__version__", "?") if mqt else "not installed",
-            "numpy": np.__version__, "load_at_start": os.getloadavg()[0]}
-    try:
-        info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    return info
+        yaqs_version = "not installed"
+    return _meta.machine(**{"mqt-yaqs": yaqs_version})
 
 
 def _f(x, f=".3g"):

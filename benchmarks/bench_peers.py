@@ -46,7 +46,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -60,6 +59,7 @@ import qutip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import _meta  # noqa: E402  (machine metadata, results writer; imports JAX only when called)
 from bench_trajectories import sparse  # noqa: E402  (scipy CSR of a LocalOperator)
 
 if "--child" not in sys.argv:  # the QuTiP subprocesses stay JAX-free
@@ -310,29 +310,19 @@ class Run:
         return data, res
 
     def save(self):
-        with open(self.json, "w") as f:
-            json.dump(self.data, f, indent=1)
-        with open(self.md, "w") as f:
-            f.write(render(self.data))
+        _meta.write_results(self.json, self.md, self.data, render)
 
 
 def machine():
     import scipy
 
-    info = {"date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "cpus": os.cpu_count(), "platform": platform.platform(),
-            "python": platform.python_version(), "jax": jax.__version__, "backend": jax.default_backend(),
-            "jaxredfield": jr.__version__, "qutip": qutip.__version__, "scipy": scipy.__version__,
-            "numpy": np.__version__, "mem_GB": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9, 1),
-            "load_at_start": os.getloadavg()[0], "env": {k: v for k, v in os.environ.items() if k.endswith(
-                ("_NUM_THREADS", "XLA_FLAGS", "JAXREDFIELD_CACHE"))}}  # BLAS threads matter (QuTiP steadystate)
     try:
         import dynamiqs
 
-        info["dynamiqs"] = dynamiqs.__version__
-        info["cpu"] = next(ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name"))
-    except (ImportError, OSError, StopIteration) as err:
-        info["note"] = repr(err)
-    return info
+        dq_version = dynamiqs.__version__
+    except ImportError as err:
+        dq_version = repr(err)
+    return _meta.machine(qutip=qutip.__version__, scipy=scipy.__version__, dynamiqs=dq_version)
 
 
 def _t(d, key="time"):

@@ -155,21 +155,28 @@ def verdict(z):
     return "PASS" if z < ZMAX else "FAIL"
 
 
+def _table(title, columns, rows):
+    """A Markdown section: ``## title``, then a table of ``rows`` (lists of cell strings)."""
+    return ([f"## {title}", "", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
 def render(out):
     f = lambda x: format(x, ".3g")
+    fs = lambda xs: ", ".join(f(x) for x in xs)
     md = ["# MPS trajectories: validation", "", "`benchmarks/validate_mps.py` (issue 14's checks).", "",
           __doc__.split("\n\n", 1)[1].split("    python")[0].strip(), "",
           "Machine: " + ", ".join(f"{k}: {v}" for k, v in out["meta"].items()), "",
           f"Command: `{out['command']}`", ""]
     if out.get("same"):
-        md += ["## 1. Same keys as jr.Chebyshev()", "",
-               "| equation | L | ntraj | same number of jumps | same path | max traj diff (same path) | max abs bias (se there) | max z | stat se | discarded | verdict |",
-               "|---|---|---|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['equation']} | {r['L']} | {r['ntraj']} | {r['same_jumps']:.2f} | {r['same_path']} | "
-               f"{f(r['max_traj_diff_same_path'])} | {f(r['max_abs_bias'])} ({f(r['se_at_max_bias'])}) | {f(r['max_z'])} | "
-               f"{f(r['stat_se'])} | {f(r['discarded_weight'])} | "
-               f"{'bias ' + ('< 0.2 se of 1e4 traj' if r['max_abs_bias'] < 0.002 else 'LARGE')} |"
-               for r in out["same"]]
+        md += _table("1. Same keys as jr.Chebyshev()",
+                     ["equation", "L", "ntraj", "same number of jumps", "same path", "max traj diff (same path)",
+                      "max abs bias (se there)", "max z", "stat se", "discarded", "verdict"],
+                     [[r["equation"], str(r["L"]), str(r["ntraj"]), f"{r['same_jumps']:.2f}", str(r["same_path"]),
+                       f(r["max_traj_diff_same_path"]), f"{f(r['max_abs_bias'])} ({f(r['se_at_max_bias'])})",
+                       f(r["max_z"]), f(r["stat_se"]), f(r["discarded_weight"]),
+                       "bias " + ("< 0.2 se of 1e4 traj" if r["max_abs_bias"] < 0.002 else "LARGE")]
+                      for r in out["same"]])
         md += ["", "same path: trajectories whose values stay within 0.1 of the reference (the others "
                "had a jump channel or time flipped by the time-step error, which moves values by O(1); "
                "that happens with a probability of the order of the weights' error per jump). The bias "
@@ -178,34 +185,35 @@ def render(out):
                "the bias is measurable, not that it matters); the verdict compares the bias with 0.2 "
                "standard errors of 10^4 trajectories (0.002).", ""]
     if out.get("stats"):
-        md += ["## 2. Statistics against mesolve", "",
-               "| equation | L | ntraj | max abs(mean - mesolve) | max z | fraction z < 2 | mean jumps | verdict |",
-               "|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['equation']} | {r['L']} | {r['ntraj']} | {f(r['max_abs_diff'])} | {f(r['max_z'])} | "
-               f"{r['within_2']:.2f} | {f(r['mean_jumps'])} | {verdict(r['max_z'])} |" for r in out["stats"]]
+        md += _table("2. Statistics against mesolve",
+                     ["equation", "L", "ntraj", "max abs(mean - mesolve)", "max z", "fraction z < 2", "mean jumps",
+                      "verdict"],
+                     [[r["equation"], str(r["L"]), str(r["ntraj"]), f(r["max_abs_diff"]), f(r["max_z"]),
+                       f"{r['within_2']:.2f}", f(r["mean_jumps"]), verdict(r["max_z"])] for r in out["stats"]])
         md += ["", "The z of one run are strongly correlated (every site and save time comes from the same "
                "trajectories), so the fraction below 2 is not a binomial count: one fluctuation of the "
                "trajectory set shifts them together. Checked with the state-vector engine at L = 6, local "
                "Lindblad N = 1, 400 trajectories, the same key 5 as here: fraction 0.72, mean z -1.53 "
                "(key 6: 0.88, mean z +1.01), the same pattern -- it is the sample, not the MPS.", ""]
     if out.get("bond"):
-        md += ["## 3. Bond-dimension convergence", "",
-               "| equation | L | ntraj | bonds | same jumps | max abs diff of means | max z (standard errors) | max z (paired) | stat se | discarded weight | s/traj incl. compilation | verdict |",
-               "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['equation']} | {r['L']} | {r['ntraj']} | {r['bonds']} | {r['same_jumps']:.2f} | "
-               f"{f(r['max_abs_diff_means'])} | {f(r.get('max_z_unpaired', float('nan')))} | {f(r['max_z'])} | {f(r['stat_se'])} | "
-               f"{', '.join(f(x) for x in r['discarded_weight'])} | {', '.join(f(x) for x in r['s_per_traj'])} | "
-               f"{verdict(r.get('max_z_unpaired', float('inf')))} |" for r in out["bond"]]
+        md += _table("3. Bond-dimension convergence",
+                     ["equation", "L", "ntraj", "bonds", "same jumps", "max abs diff of means",
+                      "max z (standard errors)", "max z (paired)", "stat se", "discarded weight",
+                      "s/traj incl. compilation", "verdict"],
+                     [[r["equation"], str(r["L"]), str(r["ntraj"]), str(r["bonds"]), f"{r['same_jumps']:.2f}",
+                       f(r["max_abs_diff_means"]), f(r.get("max_z_unpaired", float("nan"))), f(r["max_z"]),
+                       f(r["stat_se"]), fs(r["discarded_weight"]), fs(r["s_per_traj"]),
+                       verdict(r.get("max_z_unpaired", float("inf")))] for r in out["bond"]])
         md += ["", "The verdict is the issue's criterion: the two results agree within their standard "
                "errors (max z over the stochastic entries). The paired z (same keys) resolves the "
                "truncation's effect itself, far below the statistical error.", ""]
     if out.get("cutoff"):
-        md += ["## 4. Truncation cutoff (paired with 1e-12, same keys)", "",
-               "| equation | L | bond | ntraj | cutoff | same jumps | max abs bias | max z | discarded weight (this, 1e-12) | s/traj incl. compilation (this, 1e-12) |",
-               "|---|---|---|---|---|---|---|---|---|---|"]
-        md += [f"| {r['equation']} | {r['L']} | {r['bond']} | {r['ntraj']} | {r['cutoff']:g} | {r['same_jumps']:.2f} | "
-               f"{f(r['max_abs_bias'])} | {f(r['max_z'])} | {', '.join(f(x) for x in r['discarded_weight'])} | "
-               f"{', '.join(f(x) for x in r['s_per_traj'])} |" for r in out["cutoff"]]
+        md += _table("4. Truncation cutoff (paired with 1e-12, same keys)",
+                     ["equation", "L", "bond", "ntraj", "cutoff", "same jumps", "max abs bias", "max z",
+                      "discarded weight (this, 1e-12)", "s/traj incl. compilation (this, 1e-12)"],
+                     [[r["equation"], str(r["L"]), str(r["bond"]), str(r["ntraj"]), f"{r['cutoff']:g}",
+                       f"{r['same_jumps']:.2f}", f(r["max_abs_bias"]), f(r["max_z"]), fs(r["discarded_weight"]),
+                       fs(r["s_per_traj"])] for r in out["cutoff"]])
         md += [""]
     return "\n".join(md) + "\n"
 
