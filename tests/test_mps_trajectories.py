@@ -124,3 +124,41 @@ def test_refusals_name_the_argument():
         jr.MPS(dt=-0.1)
     with pytest.raises(ValueError, match=r"MPS\(cutoff=...\) must be a number in \[0, 1\)"):
         jr.MPS(cutoff=1.5)
+
+
+def test_checkpoint_resume_and_refusal(tmp_path):
+    """A run stopped after its first checkpointed chunk resumes to the uninterrupted result
+    exactly (values, jumps, discarded weights); the file names the MPS options in its
+    fingerprint (and psi0 as the product state's vectors, not the MPS padded to max_bond):
+    another max_bond or cutoff is refused, naming only it."""
+    import sys
+
+    model, system = _system(4)
+    kw = dict(eq=jr.local_lindblad(system, 1), psi0=jr.product_state(model, 0), tsave=TS[:3], ntraj=8,
+              key=jax.random.key(7), e_ops=[jr.operator_on(jr.sigmaz(), 0, model)], batch_size=1,
+              progress=False, keep_trajectories=True, method=jr.MPS(max_bond=4))  # 2 chunks of 4
+    path = str(tmp_path / "mps.npz")
+    mod = sys.modules["jaxredfield.trajectories._checkpoint"]
+
+    def stop(n):
+        raise KeyboardInterrupt("stopped after the first checkpoint write")
+
+    mod.after_write_hook = stop
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            jr.mcsolve(checkpoint=path, **kw)
+    finally:
+        mod.after_write_hook = None
+    with np.load(path, allow_pickle=False) as z:
+        assert 0 < int(z["done"]) < 8 and not bool(z["complete"])
+    with pytest.raises(ValueError, match=r"differ from this call's: max_bond\)"):
+        jr.mcsolve(checkpoint=path, **{**kw, "method": jr.MPS(max_bond=8)})
+    with pytest.raises(ValueError, match=r"differ from this call's: cutoff\)"):
+        jr.mcsolve(checkpoint=path, **{**kw, "method": jr.MPS(max_bond=4, cutoff=1e-6)})
+    resumed = jr.mcsolve(checkpoint=path, **kw)
+    full = jr.mcsolve(**kw)
+    np.testing.assert_array_equal(np.asarray(resumed.expect_trajectories), np.asarray(full.expect_trajectories))
+    np.testing.assert_array_equal(resumed.stats["njumps"], full.stats["njumps"])
+    np.testing.assert_array_equal(np.asarray(resumed.stats["discarded_weight"]),
+                                  np.asarray(full.stats["discarded_weight"]))
+    assert full.stats["njumps"].sum() > 0

@@ -138,7 +138,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       ``allow_pickle=False``). The fingerprint covers eq, psi0, tsave, e_ops, key, ntraj,
       batch_size, dtype, the keep_* flags, the method's name and its options
       (``method.options()``: ``atol`` for Chebyshev; solver, rtol, atol, max_steps for
-      Diffrax); not progress or max_trace_error. Calling ``mcsolve`` again with the same such
+      Diffrax; max_bond, dt, cutoff for MPS, whose psi0 enters as the product state's local
+      vectors); not progress or max_trace_error. Calling ``mcsolve`` again with the same such
       arguments resumes after the last finished chunk and gives results identical to an
       uninterrupted run; a completed run's file is kept (marked complete), so a rerun returns
       at once. A file written for other arguments raises ``ValueError`` naming the arguments
@@ -205,7 +206,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
     if on_mps:
-        psi0 = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype)
+        psi0, vectors = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype), psi0.vectors
+        psi0_id = np.asarray(vectors, dtype)  # the fingerprint's psi0: not the MPS padded to max_bond
         state_shape = (eq.L, method.max_bond, eq.d, method.max_bond)  # a kept final MPS
         D = 1  # no dense state anywhere
     else:
@@ -223,7 +225,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _checkpoint.check_path(checkpoint)
-        fingerprint = _checkpoint.fingerprint(eq, psi0[0].tensors if on_mps else psi0, tsave, ntraj, batch_size,
+        fingerprint = _checkpoint.fingerprint(eq, psi0_id if on_mps else psi0, tsave, ntraj, batch_size,
                                               key, ops, method, dtype, keep_trajectories, keep_final_states)
 
     unr, damping = (MPSUnravelling if on_mps else Unravelling).build(eq, dtype)
