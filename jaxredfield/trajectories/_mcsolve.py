@@ -206,8 +206,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
     if on_mps:
-        psi0, vectors = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype), psi0.vectors
-        psi0_id = np.asarray(vectors, dtype)  # the fingerprint's psi0: not the MPS padded to max_bond
+        # the checkpoint fingerprint's psi0: the product state's vectors (not padded to max_bond)
+        psi0, psi0_id = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype), psi0.vectors
         state_shape = (eq.L, method.max_bond, eq.d, method.max_bond)  # a kept final MPS
         D = 1  # no dense state anywhere
     else:
@@ -225,7 +225,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _checkpoint.check_path(checkpoint)
-        fingerprint = _checkpoint.fingerprint(eq, psi0_id if on_mps else psi0, tsave, ntraj, batch_size,
+        fingerprint = _checkpoint.fingerprint(eq, jnp.asarray(psi0_id, dtype) if on_mps else psi0, tsave, ntraj, batch_size,
                                               key, ops, method, dtype, keep_trajectories, keep_final_states)
 
     unr, damping = (MPSUnravelling if on_mps else Unravelling).build(eq, dtype)
