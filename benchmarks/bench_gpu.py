@@ -1,4 +1,4 @@
-"""GPU benchmarks of issue 13 item 7 (one NVIDIA H100/H200; driven by ``benchmarks/gpu.sh``).
+"""GPU benchmarks of issue 13 item 7 and issue 14 (one NVIDIA H100/H200; driven by ``benchmarks/gpu.sh``).
 
 Target (issue 13): 5000 quantum-jump trajectories of problem P at L = 19 in under 5 minutes
 (300 s, i.e. >= 16.7 trajectories/s) on one H100/H200.
@@ -29,10 +29,20 @@ Stages (each one updates ``gpu.json`` when it starts, after its warm-up and when
    (diffrax Tsit5, rtol 1e-8, atol 1e-10), rho0 = |up..up><up..up|, save_states=False:
    first call (compile time separately) and a warm second call.
 
+4. ``mps`` (issue 14): ``mcsolve(..., method=jr.MPS(max_bond=64))`` of the local Lindblad
+   equation N = 1 of P's chain at L = 100 from ``jr.product_state(model, 0)`` (the setting of
+   ``results/mps.md``: 2.41 s/traj on 2 CPU cores, mqt-yaqs 14.9 s/traj), default batch size:
+   a warm-up chunk (compile time), then ``--mps-ntraj`` (64) timed trajectories with their
+   discarded weight. Then the same keys on the accelerator and on the host CPU
+   (``jax.default_device``), 4 trajectories each: the Chebyshev engine at L = 10 and the MPS
+   engine at L = 12 (bond 64, exact): jumps per trajectory and the largest difference of the
+   trajectories' values (equal up to round-off and the jump-time tolerance).
+
     python benchmarks/bench_gpu.py                   # all stages, results in benchmarks/results
     python benchmarks/bench_gpu.py --stages hpsi     # one stage, merged into gpu.json
     python benchmarks/bench_gpu.py --quick           # CPU smoke run (L = 6, 8 trajectories;
-                                                     # H psi at L = 10, 12; mesolve at L = 4)
+                                                     # H psi at L = 10, 12; mesolve at L = 4;
+                                                     # MPS at L = 10, bond 8, 4 trajectories)
                                                      # into a temporary folder
 """
 
@@ -52,7 +62,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 CKPT_DIR = os.path.join(tempfile.gettempdir(), "jaxredfield_gpu_bench")
 TSAVE = np.linspace(0.0, 5.0, 11)
-STAGES = ("traj128", "traj64", "hpsi", "mesolve")
+STAGES = ("traj128", "traj64", "hpsi", "mesolve", "mps")
 TARGET_NTRAJ, TARGET_S = 5000, 300.0
 _COMPILE = {"s": 0.0}  # trace + lower + XLA compile seconds of this process (jax.monitoring)
 
@@ -229,6 +239,66 @@ def stage_mesolve(args, res, out):
           f"(compile {rec['compile_s']:.2f} s), {rec['num_steps']} steps", flush=True)
 
 
+def chain(L, N=1):
+    """P's chain at size L without a dense state: (local Lindblad N, |up...up> as a product
+    state, sigma^z on every site)."""
+    import jaxredfield as jr
+
+    model = jr.xxz_chain(L)
+    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+    return jr.local_lindblad(system, N), jr.product_state(model, 0), [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
+
+
+def stage_mps(args, res, out):
+    import jax
+
+    import jaxredfield as jr
+    from jaxredfield.trajectories._mps_backend import mps_lanes
+
+    L, bond, ntraj = args.mps_L, args.mps_bond, args.mps_ntraj
+    eq, psi0, e_ops = chain(L)
+    method = jr.MPS(max_bond=bond)
+    batch = mps_lanes(L, 2, bond)
+    rec = res["stages"]["mps"] = {"L": L, "bond": bond, "ntraj": ntraj, "batch_size": batch, "status": "warm-up"}
+    save(out, res)
+
+    def run(n, key, **kw):
+        r = jr.mcsolve(eq, psi0, TSAVE, n, jax.random.key(key), e_ops=e_ops, method=method, **kw)
+        np.asarray(r.expect)
+        return r
+
+    c0, t = _COMPILE["s"], time.perf_counter()
+    run(min(batch, ntraj), 0, progress=False)
+    rec.update(warmup_s=time.perf_counter() - t, compile_s=_COMPILE["s"] - c0, status="timing")
+    save(out, res)
+    t = time.perf_counter()
+    r = run(ntraj, 1, progress=True)
+    el = time.perf_counter() - t
+    rec.update(timed_s=el, s_per_traj=el / ntraj, mean_jumps=float(np.mean(np.asarray(r.stats["njumps"]))),
+               discarded_weight_final=float(np.asarray(r.stats["discarded_weight"])[-1]), status="same keys")
+    print(f"mps L={L} bond {bond}: {el / ntraj:.4g} s/traj (batch {batch}), compile {rec['compile_s']:.1f} s", flush=True)
+    save(out, res)
+
+    # the same keys on the default device and on the host CPU
+    cpu = jax.devices("cpu")[0]
+    checks = []
+    for name, (L2, meth) in {"Chebyshev": (10, jr.Chebyshev()), "MPS": (12, jr.MPS(max_bond=64))}.items():
+        eq2, psi2, ops2 = chain(L2)
+        if name == "Chebyshev":
+            psi2 = np.asarray(psi2.dense())
+        go = lambda: jr.mcsolve(eq2, psi2, TSAVE, 4, jax.random.key(3), e_ops=ops2, method=meth,
+                                keep_trajectories=True, progress=False)
+        a = go()
+        with jax.default_device(cpu):
+            b = go()
+        ja, jb = np.asarray(a.stats["njumps"]), np.asarray(b.stats["njumps"])
+        checks.append({"engine": name, "L": L2, "same_jumps": bool(np.array_equal(ja, jb)), "njumps": ja.tolist(),
+                       "max_abs_diff": float(np.max(np.abs(np.asarray(a.expect_trajectories)
+                                                           - np.asarray(b.expect_trajectories))))})
+        print(f"same keys, {jax.default_backend()} vs cpu, {name} L={L2}: {checks[-1]}", flush=True)
+    rec.update(checks=checks, status="done")
+
+
 # ---- report -------------------------------------------------------------------------------
 
 def _f(x, fmt=".3g"):
@@ -238,7 +308,7 @@ def _f(x, fmt=".3g"):
 def render(out):
     res = load(out)
     m, st = res.get("meta", {}), res.get("stages", {})
-    lines = ["# GPU benchmarks (issue 13 item 7)", "",
+    lines = ["# GPU benchmarks (issue 13 item 7; issue 14: MPS)", "",
              f"Device: **{m.get('device', '?')}** ({m.get('backend', '?')}, {m.get('n_devices', '?')} device(s)), "
              f"jax {m.get('jax', '?')}, host {m.get('host', '?')} ({m.get('cpus', '?')} CPUs), "
              f"{m.get('date', '?')}{' — QUICK smoke run' if m.get('quick') else ''}.",
@@ -279,6 +349,22 @@ def render(out):
                   f"| {r.get('L', '-')} | {r.get('dim', '-')} | {_f(r.get('warm_s'), '.3f')} | {_f(r.get('first_s'), '.2f')} | "
                   f"{_f(r.get('compile_s'), '.2f')} | {_f(r.get('num_steps'), 'd')} | "
                   f"{r.get('status')}{'; ' + r['exit'] if r.get('exit') else ''} |"]
+    r = st.get("mps")
+    if r:
+        lines += ["", "## 4. MPS trajectories (issue 14): local Lindblad N = 1, |up...up>, t_f = 5, dt 0.05", "",
+                  "CPU reference (`results/mps.md`, L = 100, bond 64, 2 cores): 2.41 s/traj; mqt-yaqs 14.9 s/traj.", "",
+                  "| L | bond | batch | trajectories timed | s / trajectory | compile (s) | warm-up wall (s) "
+                  "| mean jumps | discarded weight at t_f | status |", "|---|---|---|---|---|---|---|---|---|---|",
+                  f"| {r.get('L')} | {r.get('bond')} | {r.get('batch_size')} | {r.get('ntraj')} | "
+                  f"{_f(r.get('s_per_traj'), '.4g')} | {_f(r.get('compile_s'), '.1f')} | {_f(r.get('warmup_s'), '.1f')} | "
+                  f"{_f(r.get('mean_jumps'))} | {_f(r.get('discarded_weight_final'))} | "
+                  f"{r.get('status')}{'; ' + r['exit'] if r.get('exit') else ''} |"]
+        if r.get("checks"):
+            lines += ["", f"Same keys on {m.get('backend', '?')} and on the host CPU (4 trajectories):", "",
+                      "| engine | L | same jumps | jumps per trajectory | max abs difference of values |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {c['engine']} | {c['L']} | {c['same_jumps']} | {c['njumps']} | {_f(c['max_abs_diff'])} |"
+                      for c in r["checks"]]
     for name in STAGES:
         if name not in st:
             lines += ["", f"Stage `{name}`: not run."]
@@ -294,6 +380,7 @@ def main(argv=None):
     ap.add_argument("--L", type=int, help="trajectory stages' L (19; --quick: 6)")
     ap.add_argument("--ntraj", type=int, help="timed trajectories (1000; --quick: 8)")
     ap.add_argument("--repeat", type=int, default=10, help="H psi: best of this many calls")
+    ap.add_argument("--mps-ntraj", type=int, help="MPS stage: timed trajectories (64; --quick: 4)")
     ap.add_argument("--render-only", action="store_true", help="only rewrite gpu.md from gpu.json")
     ap.add_argument("--mark", nargs=2, metavar=("STAGE", "TEXT"),
                     help="note TEXT (e.g. a timeout) on STAGE in gpu.json, then render")
@@ -304,6 +391,8 @@ def main(argv=None):
     args.ntraj = args.ntraj or (8 if q else 1000)
     args.hpsi_sizes = [10, 12] if q else [20, 22, 24, 26]
     args.mesolve_L = 4 if q else 10
+    args.mps_L, args.mps_bond = (10, 8) if q else (100, 64)
+    args.mps_ntraj = args.mps_ntraj or (4 if q else 64)
     if args.mark or args.render_only:
         if args.mark:
             res = load(args.out)
@@ -318,7 +407,8 @@ def main(argv=None):
     fns = {"traj128": lambda: stage_traj(args, res, args.out, False),
            "traj64": lambda: stage_traj(args, res, args.out, True),
            "hpsi": lambda: stage_hpsi(args, res, args.out),
-           "mesolve": lambda: stage_mesolve(args, res, args.out)}
+           "mesolve": lambda: stage_mesolve(args, res, args.out),
+           "mps": lambda: stage_mps(args, res, args.out)}
     rc = 0
     for name in args.stages:
         try:

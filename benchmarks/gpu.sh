@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU benchmarks of issue 13 item 7 on one NVIDIA H100/H200, under 8 minutes in all:
+# GPU benchmarks of issue 13 item 7 and issue 14 (MPS) on one NVIDIA H100/H200, under 8 minutes in all:
 #
 #   bash benchmarks/gpu.sh           # -> benchmarks/results/gpu.json, gpu.md, gpu.log
 #   bash benchmarks/gpu.sh --quick   # CPU smoke run (small sizes) into a temporary folder
@@ -10,8 +10,10 @@
 # under `timeout` and updates gpu.json / gpu.md as it goes; a stage that exits non-zero is
 # noted there (124 = timeout), a killed trajectory stage keeps its finished chunks in a
 # checkpoint under /tmp and its rate up to the kill is reported. Per-stage timeouts (seconds)
-# T_VENV T_INSTALL T_TRAJ128 T_TRAJ64 T_HPSI T_MESOLVE and the whole-script budget BUDGET
-# can be overridden from the environment; a stage never runs past the budget.
+# T_VENV T_INSTALL T_TRAJ128 T_TRAJ64 T_HPSI T_MESOLVE T_MPS and the whole-script budget BUDGET
+# can be overridden from the environment; a stage never runs past the budget, so the last
+# stage (mps, issue 14) gets what the others leave. STAGES="mps hpsi" runs only those, in
+# that order.
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -70,10 +72,16 @@ stage() {  # stage NAME TIMEOUT: run one stage, at most TIMEOUT s and never past
     fi
 }
 
-stage traj128 "${T_TRAJ128:-110}"
-stage traj64 "${T_TRAJ64:-90}"
-stage hpsi "${T_HPSI:-120}"
-stage mesolve "${T_MESOLVE:-50}"
+for name in ${STAGES:-traj128 traj64 hpsi mesolve mps}; do
+    case $name in
+        traj128) stage traj128 "${T_TRAJ128:-110}" ;;
+        traj64) stage traj64 "${T_TRAJ64:-90}" ;;
+        hpsi) stage hpsi "${T_HPSI:-100}" ;;
+        mesolve) stage mesolve "${T_MESOLVE:-50}" ;;
+        mps) stage mps "${T_MPS:-150}" ;;
+        *) echo "gpu.sh: unknown stage $name (traj128 traj64 hpsi mesolve mps)" ;;
+    esac
+done
 "$PY" benchmarks/bench_gpu.py --out "$OUT" --render-only
 echo "gpu.sh: done in ${SECONDS}s; see $OUT/gpu.md"
 cat "$OUT/gpu.md"
