@@ -79,7 +79,7 @@ for name in ${STAGES:-traj128 traj64 hpsi mesolve mps}; do
         hpsi) stage hpsi "${T_HPSI:-100}" ;;
         mesolve) stage mesolve "${T_MESOLVE:-50}" ;;
         mps) stage mps "${T_MPS:-150}" ;;
-        *) echo "gpu.sh: unknown stage $name (traj128 traj64 hpsi mesolve mps)" ;;
+        *) echo "gpu.sh: unknown stage $name in STAGES (traj128 traj64 hpsi mesolve mps)"; exit 2 ;;
     esac
 done
 "$PY" benchmarks/bench_gpu.py --out "$OUT" --render-only

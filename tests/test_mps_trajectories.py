@@ -130,7 +130,7 @@ def test_checkpoint_resume_and_refusal(tmp_path):
     """A run stopped after its first checkpointed chunk resumes to the uninterrupted result
     exactly (values, jumps, discarded weights); the file names the MPS options in its
     fingerprint (and psi0 as the product state's vectors, not the MPS padded to max_bond):
-    another max_bond or cutoff is refused, naming only it."""
+    another max_bond, cutoff or product state is refused, naming only it."""
     import sys
 
     model, system = _system(4)
@@ -155,8 +155,18 @@ def test_checkpoint_resume_and_refusal(tmp_path):
         jr.mcsolve(checkpoint=path, **{**kw, "method": jr.MPS(max_bond=8)})
     with pytest.raises(ValueError, match=r"differ from this call's: cutoff\)"):
         jr.mcsolve(checkpoint=path, **{**kw, "method": jr.MPS(max_bond=4, cutoff=1e-6)})
-    resumed = jr.mcsolve(checkpoint=path, **kw)
+    with pytest.raises(ValueError, match=r"differ from this call's: psi0\)"):
+        jr.mcsolve(checkpoint=path, **{**kw, "psi0": jr.product_state(model, 1)})
+    writes = []
+    mod.after_write_hook = writes.append
+    try:
+        resumed = jr.mcsolve(checkpoint=path, **kw)
+    finally:
+        mod.after_write_hook = None
+    assert len(writes) == 1  # only the second chunk ran: the first one was resumed from the file
     full = jr.mcsolve(**kw)
+    np.testing.assert_array_equal(np.asarray(resumed.expect), np.asarray(full.expect))
+    np.testing.assert_array_equal(np.asarray(resumed.expect_stderr), np.asarray(full.expect_stderr))
     np.testing.assert_array_equal(np.asarray(resumed.expect_trajectories), np.asarray(full.expect_trajectories))
     np.testing.assert_array_equal(resumed.stats["njumps"], full.stats["njumps"])
     np.testing.assert_array_equal(np.asarray(resumed.stats["discarded_weight"]),

@@ -126,10 +126,11 @@ def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
 @pytest.mark.parametrize("engine", ["chebyshev", "mps"])
 def test_sharded_over_4_devices_matches_1_device(engine):
     """Each chunk's trajectory axis split over 4 (virtual CPU) devices gives the 1-device result.
-    The MPS engine also chooses its bond sizes per batch (a max over the lanes, across devices
-    when sharded); its bond 4 is exact at L = 4, so the sizes change the cost, not the values."""
+    The MPS engine (bond 2 at L = 4: the SVDs truncate) also chooses its bond sizes per batch,
+    a max over the lanes, across devices when sharded; any size that holds the bonds gives the
+    same values, so this checks the sharded run, not which size the collective picked."""
     mps = ("psi0 = jr.product_state(model, plus)\n"
-           "run = (lambda run: lambda **kw: run(method=jr.MPS(max_bond=4), **kw))(run)\n")
+           "run = (lambda run: lambda **kw: run(method=jr.MPS(max_bond=2), **kw))(run)\n")
     body = (mps if engine == "mps" else "") + textwrap.dedent("""
         import jax
         r = run(keep_trajectories=True)
