@@ -81,14 +81,19 @@ def listen_compile():
 
 
 def problem(L):
-    """Problem P at size L: (equation, |up...up>, sigma^z on every site)."""
+    """Problem P at size L: (equation, |up...up> as a dense vector, sigma^z on every site)."""
+    eq, psi0, e_ops = chain(L)
+    return eq, np.asarray(psi0.dense()), e_ops
+
+
+def chain(L, N=1):
+    """P's chain at size L without a dense state: (local Lindblad N, |up...up> as a product
+    state, sigma^z on every site)."""
     import jaxredfield as jr
 
     model = jr.xxz_chain(L)  # defaults J=1, Delta=0.7, h=1, delta=-0.07 (eq. 5)
     system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
-    psi0 = np.zeros(2**L)
-    psi0[0] = 1.0  # site 0 is the most significant factor and |up> is index 0 (DESIGN.md)
-    return jr.local_lindblad(system, 1), psi0, [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
+    return jr.local_lindblad(system, N), jr.product_state(model, 0), [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
 
 
 # ---- results file -------------------------------------------------------------------------
@@ -239,16 +244,6 @@ def stage_mesolve(args, res, out):
           f"(compile {rec['compile_s']:.2f} s), {rec['num_steps']} steps", flush=True)
 
 
-def chain(L, N=1):
-    """P's chain at size L without a dense state: (local Lindblad N, |up...up> as a product
-    state, sigma^z on every site)."""
-    import jaxredfield as jr
-
-    model = jr.xxz_chain(L)
-    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
-    return jr.local_lindblad(system, N), jr.product_state(model, 0), [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
-
-
 def stage_mps(args, res, out):
     import jax
 
@@ -272,9 +267,7 @@ def stage_mps(args, res, out):
     cpu = jax.devices("cpu")[0]
     checks = []
     for name, (L2, meth) in {"Chebyshev": (10, jr.Chebyshev()), "MPS": (12, jr.MPS(max_bond=64))}.items():
-        eq2, psi2, ops2 = chain(L2)
-        if name == "Chebyshev":
-            psi2 = np.asarray(psi2.dense())
+        eq2, psi2, ops2 = (problem if name == "Chebyshev" else chain)(L2)
         go = lambda: jr.mcsolve(eq2, psi2, TSAVE, 4, jax.random.key(3), e_ops=ops2, method=meth,
                                 keep_trajectories=True, progress=False)
         a = go()
