@@ -49,7 +49,6 @@ Stages (each one updates ``gpu.json`` when it starts, after its warm-up and when
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import os
 import platform
@@ -143,7 +142,9 @@ def stage_traj(args, res, out, single):
     L, ntraj = args.L, args.ntraj
     name = "traj64" if single else "traj128"
     kw = {"dtype": jnp.complex64, "method": jr.Chebyshev(atol=1e-6)} if single else {}
-    batch = inspect.signature(jr.mcsolve).parameters["batch_size"].default
+    from jaxredfield.trajectories._devices import default_batch_size
+
+    batch = default_batch_size(2**L)  # what mcsolve's batch_size=None picks here
     ckpt = os.path.join(CKPT_DIR, f"{name}_L{L}_n{ntraj}.npz")
     os.makedirs(CKPT_DIR, exist_ok=True)
     rec = res["stages"][name] = {
