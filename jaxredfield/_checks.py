@@ -90,19 +90,27 @@ def is_concrete(x) -> bool:
     return not isinstance(x, jax.core.Tracer)
 
 
+def _traced(x) -> bool:
+    """True when ``x`` (an array, or a list of numbers/arrays) holds a JAX tracer."""
+    import jax
+
+    return any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree_util.tree_leaves(x))
+
+
 def check_tsave(tsave):
     """A 1-d, finite, strictly increasing float64 array of save times."""
     import jax.numpy as jnp
 
-    t = jnp.asarray(tsave, dtype=jnp.float64)
+    # concrete times are checked in NumPy (no device round trips per call)
+    t = jnp.asarray(tsave, dtype=jnp.float64) if _traced(tsave) else np.asarray(tsave, dtype=np.float64)
     if t.ndim != 1 or t.shape[0] < 1:
         raise ValueError("`tsave` must be a 1-d array of save times")
-    if is_concrete(t):
-        if not bool(jnp.all(jnp.isfinite(t))):
+    if isinstance(t, np.ndarray):
+        if not np.all(np.isfinite(t)):
             raise ValueError("`tsave` contains NaN or inf")
-        if t.shape[0] > 1 and not bool(jnp.all(jnp.diff(t) > 0)):
+        if t.shape[0] > 1 and not np.all(np.diff(t) > 0):
             raise ValueError("`tsave` must be strictly increasing")
-    return t
+    return jnp.asarray(t)
 
 
 def check_equation_finite(eq, name: str | None = "eq") -> None:
@@ -134,7 +142,8 @@ RHO0_ATOL = 1e-10
 
 def _dense_input(x):
     """A ``qutip.Qobj`` -> its matrix; a :class:`~jaxredfield.ProductState` -> its state
-    vector; a (D, 1) column -> a (D,) vector; complex128 jnp array."""
+    vector; a (D, 1) column -> a (D,) vector; complex128: a NumPy array when concrete (its
+    checks then cost no device round trips), a jnp array when traced."""
     import jax.numpy as jnp
 
     from .states import ProductState
@@ -144,19 +153,18 @@ def _dense_input(x):
 
     if hasattr(x, "full") and callable(x.full):
         x = x.full()
-    a = jnp.asarray(x, dtype=jnp.complex128)
+    a = jnp.asarray(x, dtype=jnp.complex128) if _traced(x) else np.asarray(x, dtype=np.complex128)
     if a.ndim == 2 and a.shape[1] == 1:
         a = a[:, 0]
     return a
 
 
 def _check_ket(a, name: str):
-    import jax.numpy as jnp
-
-    if is_concrete(a):
-        if not bool(jnp.all(jnp.isfinite(a))):
+    """``a`` from :func:`_dense_input` (NumPy when concrete)."""
+    if isinstance(a, np.ndarray):
+        if not np.all(np.isfinite(a)):
             raise ValueError(f"`{name}` contains NaN or inf entries")
-        n2 = float(jnp.vdot(a, a).real)
+        n2 = float(np.vdot(a, a).real)
         if abs(n2 - 1) > 1e-8:
             raise ValueError(f"`{name}` is not normalized (<psi|psi> = {n2:.6g}); divide it by "
                              "its norm")
@@ -168,13 +176,15 @@ def as_ket(x, D: int, name: str = "psi0"):
 
     Concrete inputs are checked: finite and normalized to 1e-8. Traced inputs (inside
     ``jax.jit``/``grad``) are only shape-checked."""
+    import jax.numpy as jnp
+
     a = _dense_input(x)
     if a.shape != (D,):
         raise ValueError(
             f"`{name}` must be a state vector of shape ({D},) (or ({D}, 1)), got {a.shape}; "
             "trajectories start from pure states (sample a mixed rho0 into kets yourself)"
         )
-    return _check_ket(a, name)
+    return jnp.asarray(_check_ket(a, name))
 
 
 def as_density_matrix(x, D: int, name: str = "rho0"):
@@ -191,17 +201,17 @@ def as_density_matrix(x, D: int, name: str = "rho0"):
     if a.ndim == 1:
         if a.shape[0] != D:
             raise ValueError(f"`{name}` is a state vector of length {a.shape[0]}, expected {D}")
-        a = _check_ket(a, name)
+        a = jnp.asarray(_check_ket(a, name))
         return jnp.outer(a, a.conj())
-    if concrete and not bool(jnp.all(jnp.isfinite(a))):
+    if concrete and not np.all(np.isfinite(a)):
         raise ValueError(f"`{name}` contains NaN or inf entries")
     if a.shape != (D, D):
         raise ValueError(f"`{name}` must have shape ({D},) or ({D}, {D}), got {a.shape}")
     if concrete:
-        if abs(complex(jnp.trace(a)) - 1) > 1e-8:
-            raise ValueError(f"`{name}` must have trace 1, got {complex(jnp.trace(a)):.6g}")
-        _check_density_matrix(np.asarray(a), name)
-    return a
+        if abs(complex(np.trace(a)) - 1) > 1e-8:
+            raise ValueError(f"`{name}` must have trace 1, got {complex(np.trace(a)):.6g}")
+        _check_density_matrix(a, name)
+    return jnp.asarray(a)
 
 
 def _check_density_matrix(a, name):

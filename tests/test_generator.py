@@ -9,7 +9,8 @@ import pytest
 
 import jaxredfield as jr
 from jaxredfield.operators._dia import DiaOperator, n_patterns
-from jaxredfield.solvers._generator import DIA_MAX_PATTERNS, Generator
+from jaxredfield.solvers import _generator
+from jaxredfield.solvers._generator import DIA_MAX_PATTERNS, Generator, generator
 
 from . import reference as R
 from .conftest import paper_system, random_matrix
@@ -115,3 +116,30 @@ def test_traced_build_keeps_every_pattern_and_is_differentiable(rng):
     h = 1e-5
     fd = (f(1.1 + h) - f(1.1 - h)) / (2 * h)
     assert abs(float(jax.grad(f)(1.1)) - float(fd)) < 1e-6 * max(1.0, abs(float(fd)))
+
+
+def test_generator_reused_for_the_same_equation(rng):
+    """``generator(eq)`` (mesolve, steadystate) returns the built generator again for the same
+    equation object, a new one for an equation with other matrices (also an equal equation
+    rebuilt from new arrays), builds afresh for traced matrices, and keeps the last
+    ``_CACHE_SIZE`` equations."""
+    _generator._CACHE.clear()
+    x = jnp.asarray(random_matrix(rng, 16))
+    s = paper_system(4, T=1.5, Tr=2.5)
+    eq = jr.local_lindblad(s, 1)
+    g = generator(eq)
+    assert generator(eq) is g
+    for other in (jr.standard_local_lindblad(s), jr.local_lindblad(s, 1)):  # other terms; new arrays
+        h = generator(other)
+        assert h is not g
+        np.testing.assert_allclose(np.asarray(h(x)), np.asarray(other(x)), atol=1e-12)
+    assert generator(eq, max_patterns=0) is not g  # another representation: another entry
+    # traced (inside jit): nothing cached, the same values
+    n = len(_generator._CACHE)
+    y = jax.jit(lambda J: generator(jr.local_lindblad(paper_system(4, T=1.5, Tr=2.5, J=J), 1))(x))(1.0)
+    assert len(_generator._CACHE) == n
+    np.testing.assert_allclose(np.asarray(y), np.asarray(g(x)), atol=1e-12)
+    for T in np.linspace(1.1, 1.9, _generator._CACHE_SIZE):  # the oldest entries go
+        generator(jr.local_lindblad(paper_system(4, T=T, Tr=2.5), 1))
+    assert len(_generator._CACHE) == _generator._CACHE_SIZE
+    assert generator(eq) is not g

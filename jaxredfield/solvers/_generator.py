@@ -29,6 +29,8 @@ matrices).
 
 from __future__ import annotations
 
+import collections
+import threading
 from typing import NamedTuple
 
 import equinox as eqx
@@ -187,3 +189,41 @@ class Generator(eqx.Module):
         finite = eqxi.unvmap_any(rho[0, 0] == rho[0, 0])
         y = jax.lax.cond(finite, lambda y: y, lambda y: jnp.full_like(y, jnp.nan), y)
         return y + y.conj().T
+
+
+# --------------------------------------------------------------------------------------------
+# a repeated solve of the same equation reuses its generator
+
+_CACHE: collections.OrderedDict = collections.OrderedDict()
+_CACHE_SIZE = 4  # equations kept (least recently used dropped)
+_CACHE_LOCK = threading.Lock()
+
+
+def generator(eq: MasterEquation, dtype=jnp.complex128,
+              max_patterns: int = DIA_MAX_PATTERNS) -> Generator:
+    """``Generator.build(eq, dtype, max_patterns)``, reused when the same equation comes back
+    (mesolve, steadystate): a parameter sweep over ``rho0``/``tsave``/e_ops or a repeated
+    call skips the host-side build (L = 6, local Lindblad N = 1: 2.2 ms of a 60 ms mesolve;
+    with the fresh device arrays it makes, 4.4 ms).
+
+    The key is the equation's tree structure (sites, L, d, name) and the identities of its
+    matrices. A MasterEquation's matrices are JAX arrays, which cannot change in place, and
+    the entry holds them, so an identity is never reused by another array while its entry
+    lives: an equal key means the same operators. Equations with a traced matrix (inside
+    ``jax.jit``/``grad``) or a non-JAX leaf are built afresh every time; the last
+    ``_CACHE_SIZE`` equations are kept."""
+    leaves, treedef = jax.tree_util.tree_flatten(eq)
+    if not all(isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer) for x in leaves):
+        return Generator.build(eq, dtype, max_patterns)
+    key = (treedef, tuple(map(id, leaves)), np.dtype(dtype).str, int(max_patterns))
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None:
+            _CACHE.move_to_end(key)
+            return hit[1]
+    gen = Generator.build(eq, dtype, max_patterns)
+    with _CACHE_LOCK:
+        _CACHE[key] = (leaves, gen)  # the leaves held: their ids stay theirs
+        while len(_CACHE) > _CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return gen

@@ -24,7 +24,7 @@ from .._progress import bar, progress_enabled
 from ..equations import MasterEquation
 from ..method import GMRES, Direct, check_method
 from ..result import SteadyStateResult
-from ._generator import Generator
+from ._generator import generator
 
 #: the uniqueness check's second GMRES start: the first solution + CHECK_SHIFT * a random
 #: product state (a kernel component of that size survives GMRES; the refusal threshold is
@@ -178,7 +178,7 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
                "`GMRES(maxiter=...)` or `GMRES(restart=...)`, or pass a better `rho0` (e.g. a "
                "short mesolve result)")
         start = jnp.eye(D, dtype=jnp.complex128) / D if rho0 is None else jnp.asarray(rho0, dtype=jnp.complex128)
-        gen = Generator.build(eq)  # once for both solves (outside the jit: zero diagonals dropped)
+        gen = generator(eq)  # once for both solves (outside the jit: zero diagonals dropped)
         rho, ok, steps = _iterative_solve(eq, start, tol, maxiter, restart, progress, prec,
                                           "steadystate GMRES", gen)
         if fallback and not bool(ok):
@@ -310,7 +310,7 @@ def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="
     equation's :class:`Generator` if built already."""
     traced = not all(is_concrete(x) for x in jax.tree_util.tree_leaves((eq, rho, prec)))
     if gen is None:
-        gen = Generator.build(eq)  # (outside the jit: zero diagonals of concrete terms dropped)
+        gen = generator(eq)  # (outside the jit: zero diagonals of concrete terms dropped)
     if not progress_enabled(progress) or traced:  # (no progress bar inside a trace)
         rho, ok, _, steps = _gmres(eq, gen, rho, tol, maxiter, restart, prec)
         return rho, ok, steps
