@@ -731,7 +731,7 @@ class Sweep:
             "physics": {"model": "xxz_chain(L): J=1, Delta=0.7, h=1, delta=-0.07",
                         "baths": f"OhmicBath({GAMMA}, {TEMP}) on sites 0 and L-1 via sigma^x",
                         "mesolve": f"psi0=|+>^L, tsave=linspace(0, {T_FINAL:g}, {N_T}), "
-                                   "e_ops=[sigma^z_0], save_states=False, method=Diffrax() (Tsit5, rtol=1e-8, atol=1e-10)",
+                                   "e_ops=[sigma^z_0], save_states=False, method=Diffrax() (Dopri8, rtol=1e-8, atol=1e-10)",
                         "qutip": "a_ops spectra S(w) = 2 W(-w), sec_cutoff=-1"},
         }
 

@@ -26,7 +26,7 @@ Stages (each one updates ``gpu.json`` when it starts, after its warm-up and when
    bandwidth 2 * itemsize * 2^L / best time (one read and one write of psi, the least any
    H psi moves) and its % of the copy's.
 3. ``mesolve``: ``mesolve`` of P at L = 10 (1024 x 1024 density matrix), default method
-   (diffrax Tsit5, rtol 1e-8, atol 1e-10), rho0 = |up..up><up..up|, save_states=False:
+   (diffrax Dopri8, the default, rtol 1e-8, atol 1e-10), rho0 = |up..up><up..up|, save_states=False:
    first call (compile time separately) and a warm second call.
 
 4. ``mps`` (issue 14): ``mcsolve(..., method=jr.MPS(max_bond=64))`` of the local Lindblad

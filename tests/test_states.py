@@ -42,8 +42,11 @@ def test_accepted_as_psi0_by_every_mcsolve_method_and_by_mesolve():
         # the same trajectories (the two vectors differ by round-off: (1/sqrt 2)^4 vs 1/4)
         np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
         np.testing.assert_allclose(np.asarray(a.expect), np.asarray(b.expect), rtol=0, atol=1e-12)
+    # mesolve: the two starts differ by round-off, which moves the default Dopri8's step sizes
+    # (its first error estimate is at round-off level), so the values at save times between
+    # steps differ by the dense output's error, not by round-off (measured 2.1e-11; rtol 1e-8)
     a, b = (jr.mesolve(eq, x, ts, e_ops=e_ops) for x in (ps, dense))
-    np.testing.assert_allclose(np.asarray(a.expect), np.asarray(b.expect), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(a.expect), np.asarray(b.expect), rtol=0, atol=1e-10)
 
 
 def test_bad_input_names_the_argument():

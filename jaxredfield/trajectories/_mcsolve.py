@@ -115,7 +115,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       ``Qobj``); ``expect`` has shape (n_ops, n_t) either way.
     - `method`: ``jr.Chebyshev(atol)`` (default): the Chebyshev propagator, ``atol`` the
       rigorous truncation bound per propagation step of a unit state (default 1e-10); or
-      ``jr.Diffrax(solver, rtol, atol, max_steps)``: a diffrax solver (default Tsit5) with a
+      ``jr.Diffrax(solver, rtol, atol, max_steps)``: a diffrax solver (default Dopri8) with a
       PIDController, the reference. Other methods raise ``TypeError``.
     - `batch_size`: lanes, i.e. trajectories in flight (vmapped); memory grows linearly in
       it. Each lane runs its trajectories back to back: a lane that finishes a trajectory

@@ -5,7 +5,7 @@ built from the method object by :func:`build_propagator`:
 - ``jr.Chebyshev(atol)``: the Chebyshev expansion of :mod:`.chebyshev` (steps of
   R s <= tau_max with a rigorous truncation bound ``atol``; ~R s products per step instead of
   ~6 per much shorter Runge-Kutta step) -- the default;
-- ``jr.Diffrax(solver, rtol, atol, max_steps)``: adaptive integration (default Tsit5 with a
+- ``jr.Diffrax(solver, rtol, atol, max_steps)``: adaptive integration (default Dopri8 with a
   PIDController), the reference."""
 
 from __future__ import annotations
