@@ -57,7 +57,8 @@ class Diffrax(Method):
     paper's chain, local Lindblad N = 1, t = 0...5/h: 31 vs 102 steps at L = 6, 28 vs 84 at
     L = 8) with errors of the same size against a tight reference (3.0e-8 vs 1.9e-8 at L = 6,
     7.0e-8 vs 9.1e-8 at L = 8); mesolve runs it with fused stage sums. ``Tsit5()`` (dynamiqs'
-    default) is the cheaper choice at loose tolerances (rtol >= 1e-6)."""
+    default) is faster at loose tolerances, less accurately (rtol = atol = 1e-6, mesolve:
+    L = 6 19 vs 29 ms, L = 8 0.31 vs 0.45 s, errors 1e-4 vs 5e-6)."""
 
     solver: object = eqx.field(static=True, default_factory=dfx.Dopri8)
     rtol: float = eqx.field(static=True, default=1e-8)
