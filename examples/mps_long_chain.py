@@ -93,26 +93,35 @@ def simulate_density(L, tmax, nt, tavg, max_bond, dt, T_left=2.2, ratio=3.0, sta
         ckpt = None if out is None else os.path.join(out, f"mps_long_chain_density_{name}_{tag}.npz")
         run = f"{tag} {method!r} jaxredfield {jr.__version__}"  # what the values depend on
         vals, cut, k, state = [], [0.0], 0, rho0
-        if ckpt is not None and os.path.exists(ckpt):
-            z = np.load(ckpt, allow_pickle=False)
-            if str(z["run"]) != run:
-                raise ValueError(f"checkpoint {ckpt!r} was written by another run ({z['run']}); "
-                                 "delete it or pass another --out")
-            vals, cut, k = list(z["vals"].T), list(z["cut"]), int(z["k"])
-            state = MatrixProductState(z["tensors"])
-        while k < nt - 1 or not vals:
-            seg = ts[k:min(k + 10, nt - 1) + 1] if nt > 1 else ts
-            r = jr.mesolve(eq, state, seg, e_ops, method=method, progress=progress)
-            ex = np.asarray(r.expect)
-            vals += list(ex.T) if not vals else list(ex.T[1:])
-            w = np.asarray(r.stats["discarded_weight"])
-            cut += list(cut[-1] + w[1:])
-            state, k = r.final_state, k + len(seg) - 1
-            if ckpt is not None:  # atomic: a killed run never leaves a half-written file
-                paper.atomic_savez(ckpt, run=np.asarray(run), vals=np.array(vals).T, cut=np.array(cut),
-                                   k=np.asarray(k), tensors=np.asarray(state.tensors))
-            if nt == 1:
-                break
+        owner = paper.Owner(ckpt, "the checkpoint").acquire() if ckpt is not None else None  # one run per file
+        # SIGTERM/SIGINT: raised between saves, never inside one (no temp file, no torn file)
+        signals = paper.deferred_signals()
+        signals.__enter__()
+        try:
+            if ckpt is not None and os.path.exists(ckpt):
+                z = np.load(ckpt, allow_pickle=False)
+                if str(z["run"]) != run:
+                    raise ValueError(f"checkpoint {ckpt!r} was written by another run ({z['run']}); "
+                                     "delete it or pass another --out")
+                vals, cut, k = list(z["vals"].T), list(z["cut"]), int(z["k"])
+                state = MatrixProductState(z["tensors"])
+            while k < nt - 1 or not vals:
+                seg = ts[k:min(k + 10, nt - 1) + 1] if nt > 1 else ts
+                r = jr.mesolve(eq, state, seg, e_ops, method=method, progress=progress)
+                ex = np.asarray(r.expect)
+                vals += list(ex.T) if not vals else list(ex.T[1:])
+                w = np.asarray(r.stats["discarded_weight"])
+                cut += list(cut[-1] + w[1:])
+                state, k = r.final_state, k + len(seg) - 1
+                if ckpt is not None:  # atomic: a killed run never leaves a half-written file
+                    paper.atomic_savez(ckpt, run=np.asarray(run), vals=np.array(vals).T, cut=np.array(cut),
+                                       k=np.asarray(k), tensors=np.asarray(state.tensors))
+                if nt == 1:
+                    break
+        finally:
+            signals.__exit__(None, None, None)
+            if owner is not None:
+                owner.release()
         v = np.array(vals).T  # (2L - 1, nt)
         res[name] = (v[:, window].mean(axis=1), float(cut[-1]), v)
         if progress:

@@ -79,6 +79,8 @@ from .trajectories import MCSolveResult as MCSolveResult
 from .trajectories import mcsolve as mcsolve
 from ._progress import set_progress as set_progress
 from ._cache import enable_compilation_cache as enable_compilation_cache
+from ._files import FileInUseError as FileInUseError
+from ._files import SaveError as SaveError
 
 # states
 from .states import ProductState as ProductState
@@ -125,6 +127,8 @@ __all__ = [
     "Chebyshev", "Diffrax", "Direct", "GMRES", "MPS", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
+    # files a run owns (checkpoints, output folders)
+    "FileInUseError", "SaveError",
     # states
     "ProductState", "product_state",
     # observables

@@ -62,18 +62,20 @@ def setup():
 
 def test_checkpoint_resume_after_kill(setup, tmp_path):
     path = str(tmp_path / "run.ckpt.npz")
-    # the subprocess dies hard (os._exit, no cleanup) right after its 2nd checkpoint write
+    # the subprocess is killed (kill -9: no cleanup, its lock file stays) right after its 2nd
+    # checkpoint write; the kernel released its lock, so the resume below is not blocked
     out = _script(f"""
-        import os
+        import os, signal
         mod = __import__("jaxredfield.trajectories._checkpoint", fromlist=["x"])
-        mod.after_write_hook = lambda n: os._exit(17) if n == 2 else None
+        mod.after_write_hook = lambda n: os.kill(os.getpid(), signal.SIGKILL) if n == 2 else None
         run(checkpoint={path!r}, keep_trajectories=True, keep_final_states=True)
         raise SystemExit(0)
     """)
-    assert out.returncode == 17, out.stderr
+    assert out.returncode == -9, out.stderr
     with np.load(path, allow_pickle=False) as z:
         assert int(z["done"]) == 32 and not bool(z["complete"])
     assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
+    assert os.path.exists(path + ".lock")  # the stale lock file of the killed run
     run = setup["run"]
     resumed = run(checkpoint=path, keep_trajectories=True, keep_final_states=True)
     full = run(keep_trajectories=True, keep_final_states=True)
@@ -85,6 +87,7 @@ def test_checkpoint_resume_after_kill(setup, tmp_path):
     assert resumed.expect_trajectories.shape[0] == NTRAJ
     with np.load(path, allow_pickle=False) as z:
         assert int(z["done"]) == NTRAJ and bool(z["complete"])
+    assert not os.path.exists(path + ".lock")  # released (and removed) by the resumed run
     # a completed checkpoint returns at once (no chunk runs: the hook would fire)
     mod = sys.modules["jaxredfield.trajectories._checkpoint"]
     calls = []

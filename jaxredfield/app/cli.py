@@ -127,7 +127,13 @@ def run(path) -> int:
     except runconfig.ConfigError as err:
         print(f"jaxredfield run: invalid config {path}: {err}", file=sys.stderr)
         return 2
-    runconfig.execute(built)
+    from .._files import FileInUseError, SaveError
+
+    try:
+        runconfig.execute(built)
+    except (FileInUseError, SaveError) as err:
+        print(f"jaxredfield run: {err}", file=sys.stderr)
+        return 2 if isinstance(err, FileInUseError) else 1
     return 0
 
 

@@ -10,7 +10,8 @@
 - :func:`xxz_distances` -- the same on the paper's chain for several equations, fast solves.
 - :func:`add_bath_arguments`, :func:`bath_label` -- the scripts' --kind / --E_D options.
 - :func:`write_csv`, :func:`pyplot`, :func:`save_figure` -- CSV and PNG output;
-  :func:`atomic_savez` -- the scripts' checkpoints (the trajectories' atomic write).
+  :func:`atomic_savez` -- the scripts' checkpoints (the trajectories' atomic write);
+  :class:`Owner` -- one run per checkpoint or output folder (``jaxredfield._files``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ from ..observables import trace_distance
 from ..solvers import steadystate
 from ..solvers._steadystate import DENSE_MAX_DIM
 from ..system import OpenSystem, boundary_driven, particle_reservoir
-from ..trajectories._checkpoint import atomic_savez as atomic_savez
+from .._files import atomic_savez as atomic_savez
+from .._files import Owner as Owner
+from .._files import deferred_signals as deferred_signals
+from .._files import atomic_write, atomic_write_text
 
 GAMMA = 0.25
 
@@ -82,9 +86,11 @@ def steady_distances(builders: dict, reference, solve=steadystate) -> dict:
 
 
 def write_csv(path: str, rows: list, fieldnames=None) -> str:
-    """Write a list of dicts (or, with ``fieldnames``, of sequences) to ``path``."""
+    """Write a list of dicts (or, with ``fieldnames``, of sequences) to ``path``, atomically
+    (a reader never sees a half-written file; :func:`jaxredfield._files.atomic_write`)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(path, "w", newline="") as f:
+
+    def write(f):
         if fieldnames is None:
             w = csv.DictWriter(f, fieldnames=list(rows[0]))
             w.writeheader()
@@ -92,7 +98,8 @@ def write_csv(path: str, rows: list, fieldnames=None) -> str:
             w = csv.writer(f)
             w.writerow(fieldnames)
         w.writerows(rows)
-    return path
+
+    return atomic_write(path, write, mode="w")
 
 
 def pyplot():
@@ -113,7 +120,7 @@ def save_figure(fig, path: str, tight: bool = True) -> str:
     shared colorbar, which tight_layout cannot arrange)."""
     if tight:
         fig.tight_layout()
-    fig.savefig(path, dpi=130)
+    atomic_write(path, lambda f: fig.savefig(f, dpi=130, format="png"))
     import matplotlib.pyplot as plt
 
     plt.close(fig)

@@ -287,14 +287,24 @@ def _initial(model, kind):
 
 def execute(built: dict, log=print) -> dict:
     """Run a loaded configuration; writes steady.csv, dynamics.csv, run.png and summary.json
-    into ``run.out`` and returns the numbers."""
+    into ``run.out`` and returns the numbers. The folder has one owner at a time (another run
+    writing there gets ``FileInUseError`` at once) and every file is written atomically."""
+    from .paper import Owner, deferred_signals
+
+    os.makedirs(built["run"]["out"], exist_ok=True)
+    # one run per output folder: refused at once while another run writes there; SIGTERM/SIGINT
+    # stop it between files, never inside a write
+    with Owner(built["run"]["out"], "the output folder `run.out`"), deferred_signals():
+        return _execute(built, log)
+
+
+def _execute(built: dict, log) -> dict:
     from ..observables import expect
     from ..solvers import mesolve, steadystate
-    from .paper import pyplot, save_figure, write_csv
+    from .paper import atomic_write_text, pyplot, save_figure, write_csv
 
     eq, run, model = built["equation"], built["run"], built["system"].model
     obs = _observables(model, run["observables"])
-    os.makedirs(run["out"], exist_ok=True)
     summary = {"equation": eq.name, "L": model.L, "d": model.d, "config": built["config"]}
     result = {}
     if run["steady"]:
@@ -334,7 +344,6 @@ def execute(built: dict, log=print) -> dict:
             ax.legend(fontsize=7)
         fig.suptitle(eq.name)
         save_figure(fig, os.path.join(run["out"], "run.png"))
-    with open(os.path.join(run["out"], "summary.json"), "w") as f:
-        json.dump(summary, f, indent=1, default=str)
+    atomic_write_text(os.path.join(run["out"], "summary.json"), json.dumps(summary, indent=1, default=str))
     log(f"wrote {run['out']}/ (steady.csv, dynamics.csv, run.png, summary.json)")
     return result

@@ -1,6 +1,7 @@
 """Checkpoints of a trajectory run: the path check, the fingerprint of the arguments that
 determine the results (the method's ``options()`` plus the run's arguments), and the atomic,
-data-only ``np.savez`` file of the accumulated :class:`~._statistics.Tally`."""
+data-only ``np.savez`` file of the accumulated :class:`~._statistics.Tally`. Ownership (one run
+per path), atomic writes and signals during a save: :mod:`jaxredfield._files`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._files import FileInUseError, SaveError, atomic_savez
 from ._statistics import ARRAYS, Tally
 
 #: /2: signed runs (nneg); /3: per-method fingerprint; /4: fingerprint from the method object
@@ -129,36 +131,42 @@ def load(path, fingerprint) -> Tally | None:
     return tally
 
 
-def save(path, fingerprint, tally: Tally):
-    """Atomic write of the tally and its fingerprint (:func:`atomic_savez`)."""
-    fingerprint, parts = fingerprint
-    atomic_savez(path, format=np.asarray(FORMAT), fingerprint=np.asarray(fingerprint),
-                 fingerprint_parts=np.asarray([f"{k}={v}" for k, v in sorted(parts.items())]),
-                 done=np.asarray(tally.done, np.int64),
-                 complete=np.asarray(tally.complete, bool),
-                 **{k: getattr(tally, k) for k in ARRAYS})
-
-
-def atomic_savez(path, **arrays):
-    """``np.savez(path, **arrays)`` atomically: a temp file in the same folder, fsync,
-    ``os.replace`` (a killed writer never leaves a half-written file)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
+def on_disk(path):
+    """(fingerprint, finished trajectories) of the checkpoint file at ``path``, or None when
+    there is none (or it cannot be read)."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    try:  # make the rename durable too (best effort; not possible on every platform)
-        dfd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dfd)
-        finally:
-            os.close(dfd)
-    except OSError:
-        pass
+        with np.load(path, allow_pickle=False) as z:
+            return str(z["fingerprint"]), int(z["done"])
+    except Exception:  # noqa: BLE001 - missing or unreadable: nothing of this run to protect
+        return None
+
+
+def save(path, fingerprint, tally: Tally, ntraj: int):
+    """Atomic write of the tally and its fingerprint (:func:`jaxredfield._files.atomic_savez`),
+    after checking that the file on disk is still this run's. Raises
+    :class:`~jaxredfield._files.FileInUseError` when another run's file replaced it (it is left
+    as it is) and :class:`~jaxredfield._files.SaveError` (an ``OSError``) when the write fails,
+    naming what the intact file on disk holds and how to resume."""
+    digest, parts = fingerprint
+    disk = on_disk(path)
+    if disk is not None and disk[0] != digest:
+        raise FileInUseError(
+            f"checkpoint {path!r} was replaced by another run's file while this run was going "
+            f"(it holds {disk[1]} trajectories of other arguments); it was left as it is and "
+            "this run stops. Give each run its own `checkpoint` path.")
+    try:
+        atomic_savez(path, format=np.asarray(FORMAT), fingerprint=np.asarray(digest),
+                     fingerprint_parts=np.asarray([f"{k}={v}" for k, v in sorted(parts.items())]),
+                     done=np.asarray(tally.done, np.int64),
+                     complete=np.asarray(tally.complete, bool),
+                     **{k: getattr(tally, k) for k in ARRAYS})
+    except SaveError as err:
+        kept = 0 if disk is None else disk[1]
+        raise SaveError(
+            err.errno,
+            f"mcsolve could not save the checkpoint {path!r} ({err.__cause__}); the file on disk "
+            + (f"still holds {kept} of {ntraj} finished trajectories and is intact"
+               if disk is not None else "does not exist yet (no chunk was saved)")
+            + f" ({tally.done - kept} computed trajectories were not saved). Free space or fix the "
+            "folder, then call mcsolve again with the same arguments to resume from the file."
+        ) from err

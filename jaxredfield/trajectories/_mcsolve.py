@@ -17,7 +17,9 @@ jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +27,7 @@ import numpy as np
 
 from .._checks import (as_e_ops, as_ket, check_equation_finite, check_positive, check_positive_int,
                        check_tsave, diffrax_complex_ok)
+from .._files import Owner, deferred_signals
 from .._progress import bar
 from ..equations import MasterEquation
 from ..method import MPS, Chebyshev, Diffrax, Method, check_method
@@ -146,7 +149,13 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       that differ (and is never overwritten), as does a corrupted file. The path is checked
       before the run starts: its folder must exist and be writable (``ValueError``
       otherwise). With ``keep_trajectories`` / ``keep_final_states`` the whole kept data is
-      rewritten per chunk.
+      rewritten per chunk. *One owner:* the run holds an exclusive lock (``fcntl.flock`` on
+      ``<checkpoint>.lock``, released on exit and by the kernel when the process dies) before
+      it reads or writes the file; a second run on the path while it runs gets
+      :class:`~jaxredfield.FileInUseError` at once. Each save first checks that the file on
+      disk is still this run's. A failed save raises :class:`~jaxredfield.SaveError` (an
+      ``OSError``) naming how many trajectories the intact file holds; SIGTERM and SIGINT are
+      held during a save and raised after it (``SystemExit(143)`` / ``KeyboardInterrupt``).
     - `max_trace_error`: signed runs only. After every chunk, the standard error of the trace
       estimate E[mu] (exactly 1 in expectation) projected to ``ntraj`` trajectories, and at
       the end the actual one, must stay below this at every save time; otherwise the run
@@ -243,35 +252,26 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     n_rows = n_ops + on_mps + signed  # MPS: the discarded weight; signed: the last row is mu
     cdtype = np.float64 if all(herm) else np.complex128
     tally = Tally.empty(n_rows, n_t, state_shape, cdtype, dtype)
-    if checkpoint is not None:
-        tally = _checkpoint.load(checkpoint, fingerprint) or tally
     writer = checkpoint is not None and jax.process_index() == 0
-    n_written = 0
-    pbar = bar(ntraj, "mcsolve", "traj", progress, initial=tally.done)
-    with diffrax_complex_ok(), pbar:
-        for start in range(tally.done, ntraj, B * q):
-            m = min(B * q, ntraj - start)
-            # start and m are traced: one compilation for every chunk, the last one included
-            ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0_c, tsave, prop,
-                                unr, ops_c, herm, keep_final_states)
-            ex = to_host(ex)[:m].astype(cdtype)
-            nj = to_host(nj)[:m]
-            psi = to_host(psi)[:m] if keep_final_states else None
-            _check_finite_chunk(ex, psi, start, tsave, method, dtype, tally.done, checkpoint)
-            tally.add(ex, nj, psi, ntraj, keep_trajectories, signed)
-            if writer:
-                _checkpoint.save(checkpoint, fingerprint, tally)
-                n_written += 1
-                if _checkpoint.after_write_hook is not None:
-                    _checkpoint.after_write_hook(n_written)
-            pbar.update(m)
-            if signed and tally.done > 1:
-                pbar.set_postfix_str(f"trace error {tally.trace_error():.2g}")
-            if signed:
-                tally.check_trace_error(ntraj, tsave, max_trace_error)
-    if writer and not tally.complete:  # ntraj already reached but the flag was not set
-        tally.complete = True
-        _checkpoint.save(checkpoint, fingerprint, tally)
+    # one owner per checkpoint path: refused at once while another run holds it
+    owner = Owner(checkpoint, "`checkpoint`").acquire() if writer else None
+    try:
+        if checkpoint is not None:
+            tally = _checkpoint.load(checkpoint, fingerprint) or tally
+        with deferred_signals() if writer else contextlib.nullcontext():
+            _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
+                        keep_final_states, keep_trajectories, cdtype, method, dtype, signed,
+                        max_trace_error, checkpoint, fingerprint, writer, progress)
+    except (KeyboardInterrupt, SystemExit):
+        if writer:
+            kept = _checkpoint.on_disk(checkpoint)
+            print(f"mcsolve stopped: the checkpoint {checkpoint!r} holds {0 if kept is None else kept[1]} "
+                  f"of {ntraj} trajectories; call mcsolve again with the same arguments to resume.",
+                  file=sys.stderr)
+        raise
+    finally:
+        if owner is not None:
+            owner.release()
     stderr = tally.stderr()
     stats = {"njumps": jnp.asarray(tally.njumps)}
     if on_mps:  # mean over trajectories of the weight discarded up to each save time
@@ -290,6 +290,39 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         stats=stats,
         method=method,
     )
+
+
+def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
+                keep_final_states, keep_trajectories, cdtype, method, dtype, signed, max_trace_error,
+                checkpoint, fingerprint, writer, progress):
+    """The chunks from ``tally.done`` on, accumulated into ``tally`` in order; each finished
+    chunk saved to ``checkpoint`` by the writer (signals held during the save)."""
+    n_written = 0
+    pbar = bar(ntraj, "mcsolve", "traj", progress, initial=tally.done)
+    with diffrax_complex_ok(), pbar:
+        for start in range(tally.done, ntraj, B * q):
+            m = min(B * q, ntraj - start)
+            # start and m are traced: one compilation for every chunk, the last one included
+            ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0_c, tsave, prop,
+                                unr, ops_c, herm, keep_final_states)
+            ex = to_host(ex)[:m].astype(cdtype)
+            nj = to_host(nj)[:m]
+            psi = to_host(psi)[:m] if keep_final_states else None
+            _check_finite_chunk(ex, psi, start, tsave, method, dtype, tally.done, checkpoint)
+            tally.add(ex, nj, psi, ntraj, keep_trajectories, signed)
+            if writer:
+                _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
+                n_written += 1
+                if _checkpoint.after_write_hook is not None:
+                    _checkpoint.after_write_hook(n_written)
+            pbar.update(m)
+            if signed and tally.done > 1:
+                pbar.set_postfix_str(f"trace error {tally.trace_error():.2g}")
+            if signed:
+                tally.check_trace_error(ntraj, tsave, max_trace_error)
+    if writer and not tally.complete:  # ntraj already reached but the flag was not set
+        tally.complete = True
+        _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
 
 
 def _check_finite_chunk(ex, psi, start, tsave, method, dtype, n_kept, checkpoint):
