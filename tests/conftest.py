@@ -4,6 +4,9 @@ os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
 # the CLI and examples turn on the persistent compilation cache; the tests that call them
 # in-process keep it off (tests/test_cache.py checks it in subprocesses)
 os.environ.setdefault("JAXREDFIELD_CACHE", "0")
+# mcsolve's default uses every core through helper processes; the suite already runs two test
+# processes on two cores, so it computes in-process, and tests/test_workers.py asks for workers=2
+os.environ.setdefault("JAXREDFIELD_WORKERS", "1")
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402

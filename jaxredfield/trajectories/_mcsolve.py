@@ -12,7 +12,8 @@ jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations).
 - :mod:`._observables` -- expectation values from reduced density matrices;
 - :mod:`._statistics` -- mean and standard error (Chan/Welford, float64), trace-error stop;
 - :mod:`._checkpoint` -- fingerprint, atomic save and resume;
-- :mod:`._devices` -- sharding of a chunk over devices, multi-host gather.
+- :mod:`._devices` -- sharding of a chunk over devices, multi-host gather;
+- :mod:`._workers` -- chunks computed by helper processes on every further core.
 """
 
 from __future__ import annotations
@@ -26,15 +27,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import (as_e_ops, as_ket, check_equation_finite, check_positive, check_positive_int,
-                       check_tsave, diffrax_complex_ok)
+                       check_tsave)
 from .._files import Owner, deferred_signals
 from .._progress import bar
 from ..equations import MasterEquation
 from ..method import MPS, Chebyshev, Diffrax, Method, check_method
 from ..result import Result
-from . import _checkpoint
-from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
-from ._loop import AXIS, chunk
+from . import _checkpoint, _workers
+from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size
+from ._loop import AXIS
 from ._propagators import build_propagator
 from ._statistics import Tally
 from ..mps import MatrixProductState
@@ -88,7 +89,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
             method: Method = Chebyshev(), batch_size: int | None = None,
             keep_trajectories: bool = False,
             keep_final_states: bool = False, progress: bool | None = None, checkpoint=None,
-            dtype=jnp.complex128, max_trace_error: float = 0.05) -> MCSolveResult:
+            dtype=jnp.complex128, max_trace_error: float = 0.05,
+            workers: int | None = None) -> MCSolveResult:
     r"""Monte-Carlo wave-function trajectories (Mølmer–Castin–Dalibard, waiting-time form) of a
     Lindblad-form master equation d rho/dt = -i[H, rho] + sum_k D[L_k](rho), or signed
     trajectories of a pseudo-Lindblad one.
@@ -161,6 +163,16 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       the end the actual one, must stay below this at every save time; otherwise the run
       stops with ``RuntimeError`` (the variance has exploded: the averages would be noise).
       Finished chunks stay in the checkpoint.
+    - `workers`: processes computing trajectories. ``None`` (default): every core this
+      process may use (``os.sched_getaffinity``) on a CPU backend, or ``$JAXREDFIELD_WORKERS``
+      when set; 1 on an accelerator and when chunks are split over several JAX devices or
+      processes. With n > 1, n helper processes, each pinned to its own core and single
+      threaded, compute whole chunks while this process accumulates them in order: results
+      are identical (bitwise) for every worker count, checkpoints included (a run may resume
+      with another count). Helpers stay alive between calls and keep their compiled programs;
+      the first call pays their start (import and compilation on one core each). A helper
+      that dies is dropped with a ``RuntimeWarning`` and its chunks computed by the others.
+      ``stats["workers"]`` and ``stats["chunks_by_helpers"]`` report what ran.
     - `dtype`: ``jnp.complex128`` (default) or ``jnp.complex64`` for the states and operators
       (halves memory and bandwidth per trajectory); expectation values are accumulated in
       float64 either way. With complex64 use tolerances above single precision (e.g.
@@ -246,6 +258,11 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
 
     sharding = batch_sharding()
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
+    per_state = (eq.L * method.max_bond**2 * eq.d if on_mps else D) * dtype.itemsize
+    workers = _workers.resolve_workers(
+        workers, cpu=jax.default_backend() == "cpu",
+        multi_process=jax.process_count() > 1 or sharding is not None,
+        bytes_per_worker=per_state * B * (8 + QUEUE * keep_final_states))
     q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
     lanes = chunk_indices(0, B, sharding)
     n_ops, n_t = len(ops), tsave.shape[0]
@@ -253,6 +270,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     cdtype = np.float64 if all(herm) else np.complex128
     tally = Tally.empty(n_rows, n_t, state_shape, cdtype, dtype)
     writer = checkpoint is not None and jax.process_index() == 0
+    run_stats = {"workers": workers, "chunks_by_helpers": 0}
     # one owner per checkpoint path: refused at once while another run holds it
     owner = Owner(checkpoint, "`checkpoint`").acquire() if writer else None
     try:
@@ -261,7 +279,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         with deferred_signals() if writer else contextlib.nullcontext():
             _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
                         keep_final_states, keep_trajectories, cdtype, method, dtype, signed,
-                        max_trace_error, checkpoint, fingerprint, writer, progress)
+                        max_trace_error, checkpoint, fingerprint, writer, progress, workers, run_stats)
     except (KeyboardInterrupt, SystemExit):
         if writer:
             kept = _checkpoint.on_disk(checkpoint)
@@ -273,7 +291,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         if owner is not None:
             owner.release()
     stderr = tally.stderr()
-    stats = {"njumps": jnp.asarray(tally.njumps)}
+    stats = {"njumps": jnp.asarray(tally.njumps), **run_stats}
     if on_mps:  # mean over trajectories of the weight discarded up to each save time
         stats["discarded_weight"] = jnp.asarray(tally.mean[n_ops].real)
     if signed:
@@ -294,32 +312,36 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
 
 def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
                 keep_final_states, keep_trajectories, cdtype, method, dtype, signed, max_trace_error,
-                checkpoint, fingerprint, writer, progress):
-    """The chunks from ``tally.done`` on, accumulated into ``tally`` in order; each finished
-    chunk saved to ``checkpoint`` by the writer (signals held during the save)."""
+                checkpoint, fingerprint, writer, progress, workers, run_stats):
+    """The chunks from ``tally.done`` on, computed by ``workers`` processes
+    (:mod:`._workers`) and accumulated into ``tally`` in chunk order; each finished chunk saved
+    to ``checkpoint`` by the writer (signals held during the save)."""
     n_written = 0
+    count = lambda s: min(B * q, ntraj - s)  # noqa: E731
+    problem = (key, lanes, q, psi0_c, tsave, prop, unr, ops_c, herm, keep_final_states)
     pbar = bar(ntraj, "mcsolve", "traj", progress, initial=tally.done)
-    with diffrax_complex_ok(), pbar:
-        for start in range(tally.done, ntraj, B * q):
-            m = min(B * q, ntraj - start)
-            # start and m are traced: one compilation for every chunk, the last one included
-            ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0_c, tsave, prop,
-                                unr, ops_c, herm, keep_final_states)
-            ex = to_host(ex)[:m].astype(cdtype)
-            nj = to_host(nj)[:m]
-            psi = to_host(psi)[:m] if keep_final_states else None
-            _check_finite_chunk(ex, psi, start, tsave, method, dtype, tally.done, checkpoint)
-            tally.add(ex, nj, psi, ntraj, keep_trajectories, signed)
-            if writer:
-                _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
-                n_written += 1
-                if _checkpoint.after_write_hook is not None:
-                    _checkpoint.after_write_hook(n_written)
-            pbar.update(m)
-            if signed and tally.done > 1:
-                pbar.set_postfix_str(f"trace error {tally.trace_error():.2g}")
-            if signed:
-                tally.check_trace_error(ntraj, tsave, max_trace_error)
+
+    def accept(start, res):
+        nonlocal n_written
+        ex, psi, nj = res
+        m = count(start)
+        ex = ex.astype(cdtype)
+        _check_finite_chunk(ex, psi, start, tsave, method, dtype, tally.done, checkpoint)
+        tally.add(ex, nj, psi, ntraj, keep_trajectories, signed)
+        if writer:
+            _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
+            n_written += 1
+            if _checkpoint.after_write_hook is not None:
+                _checkpoint.after_write_hook(n_written)
+        pbar.update(m)
+        if signed and tally.done > 1:
+            pbar.set_postfix_str(f"trace error {tally.trace_error():.2g}")
+        if signed:
+            tally.check_trace_error(ntraj, tsave, max_trace_error)
+
+    with pbar:
+        # start and m are traced: one compilation for every chunk, the last one included
+        _workers.run(problem, range(tally.done, ntraj, B * q), count, workers, accept, run_stats)
     if writer and not tally.complete:  # ntraj already reached but the flag was not set
         tally.complete = True
         _checkpoint.save(checkpoint, fingerprint, tally, ntraj)

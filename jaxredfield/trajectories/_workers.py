@@ -1,0 +1,397 @@
+r"""Every core: the chunks of a trajectory run shared by this process and helper processes,
+one per further core (issue 25, item 1).
+
+Why processes: XLA:CPU runs one trajectory's loop (small kernels, data-dependent control flow)
+on about one core, and neither vmapped lanes (a lane pays for the others' branches) nor
+several host devices in one process (the lanes' loop synchronizes every step) turn a second
+core into throughput (measured: ``default_batch_size``, issue 25). Independent processes, each
+pinned to its own core, do: each runs whole chunks with the same compiled program.
+
+Design:
+
+- ``workers = 1``: this process computes every chunk (as before). ``workers = n > 1``: n
+  helper processes compute, each pinned (``os.sched_setaffinity``, before it imports JAX, so
+  its thread pools have one thread) to its own core of ``os.sched_getaffinity(0)``, so
+  workers x threads never exceeds the usable cores; this process only hands out chunks and
+  accumulates (an unpinned computing caller beside pinned helpers was measured 6x slower: its
+  XLA thread pool waits for threads the helpers' cores run). The default is every usable core
+  on a CPU backend (one process on accelerators and when chunks are already split over JAX
+  devices or ``jax.distributed`` processes); ``mcsolve(workers=n)`` or
+  ``JAXREDFIELD_WORKERS=n`` caps it.
+- Helpers are started as ``python -c "...; _serve()"`` (no re-import of the caller's
+  ``__main__``: safe in scripts without a main guard and in notebooks), in their own session
+  (Ctrl-C goes to the caller only), and exit when the caller's pipe closes (also when the
+  caller is killed). They stay alive between calls and keep their compiled programs: the first
+  call pays their start (import and compilation on one core each), a repeated run with the
+  same shapes compiles nothing new.
+- The problem (keys, the initial state, propagator, unravelling, operators) is pickled once
+  per run to a temp file; a chunk is named by its first trajectory. A helper holds one chunk
+  until it has returned one (compiled), then up to two; when nothing is left to hand out, a
+  chunk held by a helper still compiling is given to a warm one too (the first result is
+  used; they are identical). Results are accepted **in chunk order**, so the accumulation, the
+  checkpoints and every number are the same as with one process (trajectory n uses
+  ``fold_in(key, n)``; the same compiled program on the same CPU; tested bitwise).
+- A helper that dies (killed, out of memory) is dropped with a warning and its chunks are
+  computed by the others; an error inside a helper is raised here with its traceback.
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+import selectors
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+import warnings
+
+ENV = "JAXREDFIELD_WORKERS"
+#: chunks a helper holds at once (the next one is waiting while it computes)
+DEPTH = 2
+#: memory a helper needs besides its lanes (the JAX runtime and compiled programs), bytes
+HELPER_BASE_BYTES = 600 * 2**20
+
+
+def usable_cores() -> list:
+    """The cores this process may run on (``os.sched_getaffinity``; all CPUs elsewhere)."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _available_memory() -> float | None:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover
+        pass
+    return None
+
+
+def resolve_workers(workers, *, cpu: bool, multi_process: bool, bytes_per_worker: float) -> int:
+    """How many processes compute chunks: ``workers`` if given (checked against the usable
+    cores), else ``$JAXREDFIELD_WORKERS``, else every usable core on a CPU backend; 1 on an
+    accelerator or when chunks are already split over several JAX devices or processes
+    (``multi_process``: ``jax.distributed``, or several host devices). Reduced, with a warning,
+    when the helpers would not fit in the available memory."""
+    cores = len(usable_cores())
+    source = "`workers`"
+    if workers is None:
+        env = os.environ.get(ENV, "").strip()
+        if env:
+            source = f"${ENV}"
+            try:
+                workers = int(env)
+            except ValueError:
+                raise ValueError(f"${ENV} must be a positive integer (processes computing trajectories), "
+                                 f"got {env!r}") from None
+        else:
+            workers = cores if cpu and not multi_process else 1
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"{source} must be a positive integer (processes computing trajectories), got {workers!r}")
+    if workers > cores:
+        raise ValueError(
+            f"{source} = {workers} exceeds the {cores} cores this process may use "
+            f"(os.sched_getaffinity); pass at most {cores}, or None for all of them")
+    if workers > 1 and (not cpu or multi_process):
+        raise ValueError(
+            f"{source} = {workers}: helper processes run on a CPU backend in a single-process run; "
+            + ("on an accelerator the lanes (`batch_size`) use the device" if not cpu else
+               "this run's chunks are already split over several JAX devices or jax.distributed "
+               "processes (start one process per core instead)")
+            + "; pass workers=1 or None")
+    avail = _available_memory()
+    if workers > 1 and avail is not None:
+        fit = 1 + int(0.8 * avail // (HELPER_BASE_BYTES + bytes_per_worker))
+        if fit < workers:
+            warnings.warn(
+                f"mcsolve: {workers} worker processes would need ~"
+                f"{(workers - 1) * (HELPER_BASE_BYTES + bytes_per_worker) / 2**30:.1f} GiB beside this one, "
+                f"more than the {avail / 2**30:.1f} GiB available; using {max(fit, 1)}. Pass a smaller "
+                f"`workers` or `batch_size` to choose.", RuntimeWarning, stacklevel=3)
+            workers = max(fit, 1)
+    return workers
+
+
+# --- one chunk, the same code in this process and in a helper -----------------------------
+
+def compute_chunk(problem, start: int, m: int):
+    """(expectations, final states or None, jumps) of trajectories start ... start + m - 1 as
+    NumPy arrays; ``problem`` = (key, lanes, q, psi0, tsave, prop, unr, e_ops, herm,
+    keep_states)."""
+    import jax.numpy as jnp
+
+    from .._checks import diffrax_complex_ok
+    from ._devices import to_host
+    from ._loop import chunk
+
+    key, lanes, q, psi0, tsave, prop, unr, ops, herm, keep = problem
+    with diffrax_complex_ok():
+        ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0, tsave, prop, unr,
+                            ops, herm, keep)
+    return to_host(ex)[:m], (to_host(psi)[:m] if keep else None), to_host(nj)[:m]
+
+
+# --- the wire: length-prefixed pickles over pipes -----------------------------------------
+
+def _send(f, msg):
+    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+    f.write(struct.pack("<Q", len(data)) + data)
+    f.flush()
+
+
+def _recv(f):
+    head = f.read(8)
+    if len(head) < 8:
+        raise EOFError
+    n = struct.unpack("<Q", head)[0]
+    data = f.read(n)
+    if len(data) < n:
+        raise EOFError
+    return pickle.loads(data)
+
+
+class _Helper:
+    """One helper process pinned to ``core``."""
+
+    def __init__(self, core: int):
+        self.core = core
+        self.log = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        env[ENV] = "1"  # no helpers of helpers
+        pkg_root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        env["PYTHONPATH"] = pkg_root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        import jax
+
+        cache = jax.config.jax_compilation_cache_dir if jax.config.jax_enable_compilation_cache else None
+        if cache:  # the caller's persistent cache: a helper may reuse what is compiled there
+            env["JAXREDFIELD_CACHE"], env["JAXREDFIELD_CACHE_DIR"] = "1", str(cache)
+        # pinned before anything imports JAX (its thread pools follow the affinity); no
+        # preexec_fn: a fork of this multithreaded process is what JAX warns against
+        boot = (f"import os; os.sched_setaffinity(0, {{{int(core)}}}); "
+                "from jaxredfield.trajectories._workers import _serve; _serve()")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, env=env, start_new_session=True)
+        self.run_id = None
+        self.held = collections.deque()  # chunk starts sent and not yet returned
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def submit(self, run_id, problem_path, start, m):
+        if self.run_id != run_id:
+            _send(self.proc.stdin, ("problem", run_id, problem_path))
+            self.run_id = run_id
+        _send(self.proc.stdin, ("chunk", run_id, start, m))
+        self.held.append(start)
+
+    def stderr_tail(self, n=2000) -> str:
+        try:
+            self.log.seek(0)
+            return self.log.read().decode(errors="replace")[-n:]
+        except (OSError, ValueError):
+            return ""
+
+    def stop(self):
+        try:
+            if self.alive():
+                self.proc.stdin.close()  # EOF: the helper exits
+                self.proc.wait(timeout=5)
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            pass
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait()
+        self.log.close()
+
+
+class Pool:
+    """The helpers of this process, kept between runs (:func:`pool`)."""
+
+    def __init__(self):
+        self.helpers: list = []
+
+    def resize(self, n_helpers: int) -> list:
+        """``n_helpers`` live helpers, each on its own usable core."""
+        self.helpers = [h for h in self.helpers if h.alive() or h.stop()]
+        cores = usable_cores()
+        while len(self.helpers) > n_helpers:
+            self.helpers.pop().stop()
+        used = {h.core for h in self.helpers}
+        free = [c for c in cores if c not in used]
+        while len(self.helpers) < n_helpers and free:
+            self.helpers.append(_Helper(free.pop(0)))
+        return self.helpers
+
+    def shutdown(self):
+        while self.helpers:
+            self.helpers.pop().stop()
+
+
+_POOL = None
+
+
+def pool() -> Pool:
+    global _POOL
+    if _POOL is None:
+        import atexit
+
+        _POOL = Pool()
+        atexit.register(_POOL.shutdown)
+    return _POOL
+
+
+def run(problem, starts, count, workers: int, accept, stats: dict | None = None):
+    """Compute the chunks ``starts`` (chunk s holds ``count(s)`` trajectories) with ``workers``
+    processes and call ``accept(s, result)`` in the order of ``starts``; ``result`` as
+    :func:`compute_chunk`. ``stats`` (optional) gets ``chunks_by_helpers``."""
+    starts = list(starts)
+    n_helpers = min(workers, len(starts)) if workers > 1 else 0
+    if not n_helpers:
+        for s in starts:
+            accept(s, compute_chunk(problem, s, count(s)))
+        return
+    helpers = pool().resize(n_helpers)
+    run_id = uuid.uuid4().hex
+    fd, path = tempfile.mkstemp(prefix="jaxredfield-problem-", suffix=".pkl")
+    sel = selectors.DefaultSelector()
+    ok = False
+    try:
+        with os.fdopen(fd, "wb") as f:
+            pickle.dump(problem, f, protocol=pickle.HIGHEST_PROTOCOL)
+        for h in helpers:
+            h.held.clear()
+            sel.register(h.proc.stdout, selectors.EVENT_READ, h)
+        pending = collections.deque(starts)
+        needed = set(starts)  # not yet computed (by anyone)
+        done, order = {}, collections.deque(starts)
+        warm = set()  # helpers that returned a chunk (compiled): they hold up to DEPTH
+
+        def flush():
+            while order and order[0] in done:
+                s = order.popleft()
+                accept(s, done.pop(s))
+
+        def drop(h, why):
+            sel.unregister(h.proc.stdout)
+            helpers.remove(h)
+            lost = sorted(s for s in h.held if s in needed)
+            warnings.warn(f"mcsolve: helper process {h.pid} (core {h.core}) {why}; its "
+                          f"{len(lost)} chunk(s) are computed by the others", RuntimeWarning, stacklevel=4)
+            pending.extendleft(reversed(lost))
+            h.held.clear()
+            h.stop()
+
+        def collect(timeout):
+            for sk, _ in sel.select(timeout):
+                h = sk.data
+                try:
+                    msg = _recv(h.proc.stdout)
+                except (EOFError, OSError, pickle.UnpicklingError):
+                    drop(h, f"stopped (exit status {h.proc.wait()})")
+                    continue
+                kind, rid, s = msg[:3]
+                if rid != run_id:  # a chunk of an earlier run that was still queued there
+                    continue
+                if kind == "error":
+                    raise RuntimeError(f"mcsolve: helper process {h.pid} failed on the chunk starting at "
+                                       f"trajectory {s}:\n{msg[3]}")
+                h.held.remove(s)
+                warm.add(h)
+                if s in needed:  # else this process computed it meanwhile (identical)
+                    needed.discard(s)
+                    done[s] = msg[3]
+                    tally["chunks_by_helpers"] += 1
+
+        def compute_here(s):
+            if s in needed:
+                needed.discard(s)
+                done[s] = compute_chunk(problem, s, count(s))
+
+        tally = {"chunks_by_helpers": 0}
+        while order:
+            for h in list(helpers):
+                while pending and len(h.held) < (DEPTH if h in warm else 1) and h.alive():
+                    s = pending.popleft()
+                    try:
+                        h.submit(run_id, path, s, count(s))
+                    except (BrokenPipeError, OSError):
+                        pending.appendleft(s)
+                        drop(h, "could not be reached")
+                        break
+            # chunks that only a helper still starting (importing, compiling) holds
+            cold = sorted(s for h in helpers if h not in warm for s in h.held if s in needed
+                          and not any(s in w.held for w in warm))
+            if not helpers:  # every helper gone: the rest here
+                compute_here(pending.popleft())
+            else:
+                # the helpers compute; nothing left to hand out: a warm helper with room also
+                # takes a chunk that a cold one holds
+                for s in cold if not pending else ():
+                    w = min(warm, key=lambda h: len(h.held))
+                    if len(w.held) < DEPTH:
+                        w.submit(run_id, path, s, count(s))
+                collect(0.2)
+            flush()
+        ok = True
+    finally:
+        sel.close()
+        os.remove(path)
+        if not ok:  # interrupted or failed: helpers may hold work of this run; start afresh
+            pool().shutdown()
+    if stats is not None:
+        stats.update(tally)
+
+
+# --- the helper's side ----------------------------------------------------------------------
+
+def _serve():
+    """A helper's loop: read a problem, compute chunks, send results; exit on EOF."""
+    fin = sys.stdin.buffer
+    fout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the wire
+    import jaxredfield  # noqa: F401  (float64, XLA flags: as in the caller)
+
+    problems = {}
+    debug = os.environ.get("JAXREDFIELD_WORKER_LOG") == "1"  # timings to the helper's log
+    while True:
+        try:
+            msg = _recv(fin)
+        except EOFError:
+            return
+        if msg[0] == "problem":
+            _, rid, path = msg
+            with open(path, "rb") as f:
+                problems = {rid: pickle.load(f)}  # the latest run only
+            continue
+        _, rid, start, m = msg
+        try:
+            t0 = time.perf_counter()
+            out = compute_chunk(problems[rid], start, m)
+            if debug:
+                print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s",
+                      file=sys.stderr, flush=True)
+            reply = ("done", rid, start, out)
+        except Exception:  # noqa: BLE001 - reported to the caller
+            reply = ("error", rid, start, traceback.format_exc())
+        try:
+            _send(fout, reply)
+        except (BrokenPipeError, OSError):
+            return
+
+
+if __name__ == "__main__":
+    _serve()

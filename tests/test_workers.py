@@ -1,0 +1,130 @@
+"""mcsolve on every core (issue 25, item 1; jaxredfield/trajectories/_workers.py): helper
+processes give the same numbers as one process -- bitwise, for the Chebyshev, signed and MPS
+engines --, survive a killed helper, resume a checkpoint written with another worker count,
+and refuse bad worker counts. (The suite runs with JAXREDFIELD_WORKERS=1, tests/conftest.py;
+these tests ask for workers=2 explicitly. Throughput: benchmarks/bench_parallel.py.)"""
+
+import os
+import signal
+
+import jax
+import numpy as np
+import pytest
+
+import jaxredfield as jr
+from jaxredfield.trajectories import _checkpoint, _workers
+
+TS = np.linspace(0.0, 2.0, 5)
+needs_two = pytest.mark.skipif(len(_workers.usable_cores()) < 2, reason="needs 2 usable cores")
+
+
+def _system(L):
+    model = jr.xxz_chain(L)
+    return model, jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 6.6))
+
+
+def _equal(a, b):
+    for x, y in [(a.expect, b.expect), (a.expect_stderr, b.expect_stderr),
+                 (a.expect_trajectories, b.expect_trajectories), (a.stats["njumps"], b.stats["njumps"])]:
+        np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+    if a.final_state is not None:
+        fa = getattr(a.final_state, "tensors", a.final_state)
+        fb = getattr(b.final_state, "tensors", b.final_state)
+        np.testing.assert_array_equal(np.asarray(fa), np.asarray(fb))
+
+
+CASES = {
+    "lindblad": lambda m, s: (jr.local_lindblad(s, 1), np.ones(2**m.L) / 2 ** (m.L / 2), {}),
+    "signed": lambda m, s: (jr.pseudo_lindblad(jr.local_redfield(s, 1), jr.lam_loc(s)),
+                            np.ones(2**m.L) / 2 ** (m.L / 2), {"max_trace_error": 1.0}),
+    "mps": lambda m, s: (jr.standard_local_lindblad(s), jr.product_state(m, [0, 1, 0, 1]),
+                         {"method": jr.MPS(max_bond=4, dt=0.1)}),
+}
+
+
+@needs_two
+@pytest.mark.parametrize("case", list(CASES))
+def test_two_workers_equal_one(case):
+    """Same key -> the same jumps and values, bitwise, with 1 and 2 worker processes; the
+    helpers did compute (chunks_by_helpers > 0)."""
+    model, system = _system(4)
+    eq, psi0, kw = CASES[case](model, system)
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)] + [jr.spin_current(model, 1)]
+    run = lambda w: jr.mcsolve(eq, psi0, TS, 40, jax.random.key(3), e_ops, batch_size=1, workers=w,
+                               keep_trajectories=True, keep_final_states=True, progress=False, **kw)
+    one, two = run(1), run(2)
+    assert one.stats["workers"] == 1 and one.stats["chunks_by_helpers"] == 0
+    assert two.stats["workers"] == 2 and two.stats["chunks_by_helpers"] == 10  # all 10 chunks
+    _equal(one, two)
+    assert int(np.sum(one.stats["njumps"])) > 0
+
+
+@needs_two
+def test_killed_helper_and_resume_with_another_worker_count(tmp_path):
+    """A helper killed mid-run (kill -9): a warning, its chunks computed by the other, the same
+    result. A checkpointed run stopped after its first chunk under 2 workers resumes under 1 to
+    the same numbers (the worker count is not part of the fingerprint)."""
+    model, system = _system(4)
+    eq, psi0, _ = CASES["lindblad"](model, system)
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)]
+    kw = dict(batch_size=1, keep_trajectories=True, progress=False)
+    ref = jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=1, **kw)
+
+    def kill_one(n):
+        if n == 1:
+            os.kill(_workers.pool().helpers[0].pid, signal.SIGKILL)
+
+    _checkpoint.after_write_hook = kill_one
+    try:
+        with pytest.warns(RuntimeWarning, match=r"helper process \d+ \(core \d+\) stopped"):
+            got = jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=2,
+                             checkpoint=str(tmp_path / "a.npz"), **kw)
+    finally:
+        _checkpoint.after_write_hook = None
+    _equal(got, ref)
+
+    class Stop(Exception):
+        pass
+
+    def stop(n):
+        raise Stop
+
+    path = str(tmp_path / "b.npz")
+    _checkpoint.after_write_hook = stop
+    try:
+        with pytest.raises(Stop):
+            jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=2, checkpoint=path, **kw)
+    finally:
+        _checkpoint.after_write_hook = None
+    with np.load(path) as z:
+        assert int(z["done"]) == 4
+    _equal(jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=1, checkpoint=path, **kw), ref)
+
+
+def test_bad_worker_counts(monkeypatch):
+    model, system = _system(3)
+    eq = jr.local_lindblad(system, 1)
+    psi0 = np.ones(8) / np.sqrt(8)
+    run = lambda **k: jr.mcsolve(eq, psi0, TS[:2], 2, jax.random.key(0), progress=False, **k)
+    cores = len(_workers.usable_cores())
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="`workers` must be a positive integer"):
+            run(workers=bad)
+    with pytest.raises(ValueError, match=rf"`workers` = {cores + 1} exceeds the {cores} cores this process may use"):
+        run(workers=cores + 1)
+    monkeypatch.setenv("JAXREDFIELD_WORKERS", "many")
+    with pytest.raises(ValueError, match=r"\$JAXREDFIELD_WORKERS must be a positive integer"):
+        run()
+    monkeypatch.setenv("JAXREDFIELD_WORKERS", "1")
+    assert run().stats["workers"] == 1
+
+
+def test_default_is_every_usable_core(monkeypatch):
+    monkeypatch.delenv("JAXREDFIELD_WORKERS", raising=False)
+    cores = len(_workers.usable_cores())
+    assert _workers.resolve_workers(None, cpu=True, multi_process=False, bytes_per_worker=0) == cores
+    assert _workers.resolve_workers(None, cpu=False, multi_process=False, bytes_per_worker=0) == 1
+    assert _workers.resolve_workers(None, cpu=True, multi_process=True, bytes_per_worker=0) == 1
+    if cores > 1:  # helpers that would not fit in memory: fewer, with a warning
+        with pytest.warns(RuntimeWarning, match="more than the .* GiB available; using 1"):
+            assert _workers.resolve_workers(2, cpu=True, multi_process=False, bytes_per_worker=2.0**50) == 1
