@@ -68,20 +68,27 @@ def test_killed_helper_and_resume_with_another_worker_count(tmp_path):
     eq, psi0, _ = CASES["lindblad"](model, system)
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)]
     kw = dict(batch_size=1, keep_trajectories=True, progress=False)
-    ref = jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=1, **kw)
+    ref = jr.mcsolve(eq, psi0, TS, 400, jax.random.key(8), e_ops, workers=1, **kw)
+    jr.mcsolve(eq, psi0, TS, 8, jax.random.key(8), e_ops, workers=2, **kw)  # both helpers compiled
+    killed = []
 
-    def kill_one(n):
-        if n == 1:
-            os.kill(_workers.pool().helpers[0].pid, signal.SIGKILL)
+    def kill_one(n):  # after the 3rd chunk: each helper holds 2 chunks that are still needed
+        if n == 3:
+            h = max(_workers.pool().helpers, key=lambda h: len(h.held))
+            killed.append(len(h.held))
+            os.kill(h.pid, signal.SIGKILL)
 
     _checkpoint.after_write_hook = kill_one
     try:
-        with pytest.warns(RuntimeWarning, match=r"helper process \d+ \(core \d+\) stopped"):
-            got = jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=2,
+        with pytest.warns(RuntimeWarning, match=r"helper process \d+ \(core \d+\) stopped .*; its "
+                                                r"[12] chunk\(s\) are computed by the others"):
+            got = jr.mcsolve(eq, psi0, TS, 400, jax.random.key(8), e_ops, workers=2,
                              checkpoint=str(tmp_path / "a.npz"), **kw)
     finally:
         _checkpoint.after_write_hook = None
+    assert killed and killed[0] >= 1
     _equal(got, ref)
+    assert len(_workers.pool().helpers) == 1 and got.stats["chunks_by_helpers"] == 100
 
     class Stop(Exception):
         pass
@@ -93,12 +100,12 @@ def test_killed_helper_and_resume_with_another_worker_count(tmp_path):
     _checkpoint.after_write_hook = stop
     try:
         with pytest.raises(Stop):
-            jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=2, checkpoint=path, **kw)
+            jr.mcsolve(eq, psi0, TS, 400, jax.random.key(8), e_ops, workers=2, checkpoint=path, **kw)
     finally:
         _checkpoint.after_write_hook = None
     with np.load(path) as z:
         assert int(z["done"]) == 4
-    _equal(jr.mcsolve(eq, psi0, TS, 40, jax.random.key(8), e_ops, workers=1, checkpoint=path, **kw), ref)
+    _equal(jr.mcsolve(eq, psi0, TS, 400, jax.random.key(8), e_ops, workers=1, checkpoint=path, **kw), ref)
 
 
 def test_bad_worker_counts(monkeypatch):

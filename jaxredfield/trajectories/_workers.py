@@ -215,7 +215,11 @@ class _Helper:
         if self.alive():
             self.proc.kill()
             self.proc.wait()
-        self.log.close()
+        for f in (self.proc.stdin, self.proc.stdout, self.log):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
 
 
 class Pool:
@@ -223,6 +227,13 @@ class Pool:
 
     def __init__(self):
         self.helpers: list = []
+        self.problem_file = None
+
+    def set_problem_file(self, path):
+        """The current run's problem file; the previous one is removed."""
+        if self.problem_file and os.path.exists(self.problem_file):
+            os.remove(self.problem_file)
+        self.problem_file = path
 
     def resize(self, n_helpers: int) -> list:
         """``n_helpers`` live helpers, each on its own usable core."""
@@ -239,6 +250,7 @@ class Pool:
     def shutdown(self):
         while self.helpers:
             self.helpers.pop().stop()
+        self.set_problem_file(None)
 
 
 _POOL = None
@@ -264,9 +276,12 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
         for s in starts:
             accept(s, compute_chunk(problem, s, count(s)))
         return
-    helpers = pool().resize(n_helpers)
+    the_pool = pool()
+    helpers = the_pool.resize(n_helpers)
     run_id = uuid.uuid4().hex
     fd, path = tempfile.mkstemp(prefix="jaxredfield-problem-", suffix=".pkl")
+    # kept until the next run: a helper may still read it for a chunk of this run it holds
+    the_pool.set_problem_file(path)
     sel = selectors.DefaultSelector()
     ok = False
     try:
@@ -310,6 +325,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                     raise RuntimeError(f"mcsolve: helper process {h.pid} failed on the chunk starting at "
                                        f"trajectory {s}:\n{msg[3]}")
                 h.held.remove(s)
+                chunk_time.append(time.perf_counter() - sent[s])  # the fastest: a compiled helper's
                 warm.add(h)
                 if s in needed:  # else this process computed it meanwhile (identical)
                     needed.discard(s)
@@ -322,12 +338,14 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                 done[s] = compute_chunk(problem, s, count(s))
 
         tally = {"chunks_by_helpers": 0}
+        sent, chunk_time = {}, []  # when each chunk was handed out; warm chunks' durations
         while order:
             for h in list(helpers):
                 while pending and len(h.held) < (DEPTH if h in warm else 1) and h.alive():
                     s = pending.popleft()
                     try:
                         h.submit(run_id, path, s, count(s))
+                        sent[s] = time.perf_counter()
                     except (BrokenPipeError, OSError):
                         pending.appendleft(s)
                         drop(h, "could not be reached")
@@ -339,17 +357,19 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                 compute_here(pending.popleft())
             else:
                 # the helpers compute; nothing left to hand out: a warm helper with room also
-                # takes a chunk that a cold one holds
-                for s in cold if not pending else ():
+                # takes a chunk that a cold one has held for more than twice a warm chunk's time
+                now = time.perf_counter()
+                slow = [s for s in cold if chunk_time and now - sent[s] > 2 * min(chunk_time) + 0.5]
+                for s in slow if warm and not pending else ():
                     w = min(warm, key=lambda h: len(h.held))
                     if len(w.held) < DEPTH:
                         w.submit(run_id, path, s, count(s))
+                        sent[s] = now
                 collect(0.2)
             flush()
         ok = True
     finally:
         sel.close()
-        os.remove(path)
         if not ok:  # interrupted or failed: helpers may hold work of this run; start afresh
             pool().shutdown()
     if stats is not None:
@@ -374,12 +394,17 @@ def _serve():
             return
         if msg[0] == "problem":
             _, rid, path = msg
-            with open(path, "rb") as f:
-                problems = {rid: pickle.load(f)}  # the latest run only
+            try:
+                with open(path, "rb") as f:
+                    problems = {rid: pickle.load(f)}  # the latest run only
+            except OSError:  # that run has ended (its file is removed): its chunks are not needed
+                problems = {}
             continue
         _, rid, start, m = msg
         try:
             t0 = time.perf_counter()
+            if rid not in problems:
+                raise RuntimeError(f"the problem of run {rid} could not be read")
             out = compute_chunk(problems[rid], start, m)
             if debug:
                 print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s",

@@ -1,0 +1,233 @@
+"""Every core: throughput with all usable cores against the same run pinned to one core
+(``taskset -c 0``), against QuTiP's serial and parallel ``mcsolve``, and against the machine's
+own parallel ceiling, in one run (issue 25, item 5).
+
+Each jaxredfield measurement runs in a fresh process (``python bench_parallel.py --jr SPEC``),
+started either plainly (every usable core: the default ``workers``) or under ``taskset -c 0``
+(one core: the default then computes in-process), with **default arguments**:
+
+- trajectories: problem P of ``bench_peers.py`` (the paper's chain, local Lindblad N = 1,
+  |up...up>, t = 0...5 with 11 saves, sigma^z on every site) at L = 10, 12, 14, 16 with
+  ``jr.mcsolve(eq, psi0, tsave, ntraj, key, e_ops)``; signed trajectories of
+  pseudo_lindblad(local_redfield N = 1, lambda_loc) from |+...+> at L = 12 (t = 0...0.5,
+  where the default max_trace_error holds with 128 trajectories; at t = 5 the estimator needs
+  ~10^5, ``bench_signed.py``); MPS trajectories at L = 40
+  (``method=jr.MPS(max_bond=32)``). A first call (compilation, helper start) and then warm
+  calls with other keys; s/traj is the median warm call / ntraj.
+- ceilings: two copies of the same single-core run pinned to cores 0 and 1 at once (what two
+  independent processes get from this machine; the ideal of a process-parallel design), and
+  a pure-Python loop alone vs two copies at once (the cores' own parallel ceiling).
+- QuTiP 5 ``mcsolve`` of our operators (bench_peers' child processes), map "serial" and
+  "parallel" with num_cpus = number of cores, at L = 12, 14, 16.
+
+    python benchmarks/bench_parallel.py                 # -> benchmarks/results/parallel.{json,md}
+    python benchmarks/bench_parallel.py --quick --out /tmp/par   # smoke run (L = 6, 8)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import _meta  # noqa: E402
+
+NTRAJ = {6: 64, 8: 64, 10: 128, 12: 64, 14: 32, 16: 16}
+
+
+# ---------------------------------------------------------------- the measuring child
+def jr_child(spec):
+    """Run one jaxredfield measurement (spec: dict) in this fresh process; print JSON."""
+    import jax
+
+    import jaxredfield as jr
+    from bench_peers import TS, problem
+
+    jr.set_progress(False)
+    kind, L, n = spec["kind"], spec["L"], spec["ntraj"]
+    kw, ts = {}, TS
+    if kind == "lindblad":
+        eq, psi0, e_ops = problem(L)
+    elif kind == "signed":
+        model = jr.xxz_chain(L)
+        s = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+        eq = jr.pseudo_lindblad(jr.local_redfield(s, 1), jr.lam_loc(s))
+        psi0 = np.ones(2**L) / 2 ** (L / 2)
+        e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
+        ts = np.linspace(0.0, 0.5, 11)
+    elif kind == "mps":
+        eq, _, e_ops = problem(L)
+        psi0 = jr.product_state(jr.xxz_chain(L), 0)  # |up...up>, as problem P
+        kw["method"] = jr.MPS(max_bond=spec.get("bond", 32))
+    else:
+        raise ValueError(kind)
+    if spec.get("workers") is not None:
+        kw["workers"] = spec["workers"]
+    run = lambda seed: jr.mcsolve(eq, psi0, ts, n, jax.random.key(seed), e_ops=e_ops, **kw)  # noqa: E731
+    t = time.perf_counter()
+    r = run(0)
+    first = time.perf_counter() - t
+    times = []
+    while len(times) < spec.get("reps", 3):
+        t = time.perf_counter()
+        r = run(1 + len(times))
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"first_s": first, "time": float(np.median(times)) / n, "warm_s": times,
+                      "workers": r.stats["workers"], "chunks_by_helpers": r.stats["chunks_by_helpers"],
+                      "cores": len(os.sched_getaffinity(0)), "ntraj": n}))
+
+
+def spin_child(n=3 * 10**7):
+    t = time.perf_counter()
+    x = 0
+    for i in range(n):
+        x += i
+    print(json.dumps({"time": time.perf_counter() - t}))
+
+
+# ---------------------------------------------------------------- the orchestrator
+def launch(args_list, pin=None):
+    cmd = ([] if pin is None else ["taskset", "-c", str(pin)]) + [sys.executable, os.path.abspath(__file__)] + args_list
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish(p, timeout):
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+        return {"error": f"timeout (> {timeout} s)"}
+    if p.returncode != 0:
+        return {"error": f"exit {p.returncode}: {(err.strip().splitlines() or [''])[-1][:300]}"}
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure_jr(spec, pin, timeout):
+    return finish(launch(["--jr", json.dumps(spec)], pin), timeout)
+
+
+def measure_pair(spec, timeout):
+    """Two copies of the one-core run at once, pinned to cores 0 and 1, each half the work."""
+    half = dict(spec, ntraj=max(1, spec["ntraj"] // 2), workers=1)
+    ps = [launch(["--jr", json.dumps(half)], pin=c) for c in (0, 1)]
+    res = [finish(p, timeout) for p in ps]
+    if any("error" in r for r in res):
+        return {"error": "; ".join(r.get("error", "") for r in res)}
+    # throughput of the pair: 2 half runs at once
+    return {"time": max(r["time"] * r["ntraj"] for r in res) / (2 * half["ntraj"]), "each": res}
+
+
+class Run:
+    def __init__(self, out):
+        os.makedirs(out, exist_ok=True)
+        self.json, self.md = os.path.join(out, "parallel.json"), os.path.join(out, "parallel.md")
+        self.data = {"machine": _meta.machine(), "rows": {}}
+
+    def put(self, key, value):
+        self.data["rows"][key] = value
+        print(f"[{time.strftime('%H:%M:%S')}] {key}: {json.dumps(value)[:300]}", flush=True)
+        _meta.write_results(self.json, self.md, self.data, render)
+
+
+def _fmt(x, f=".3g"):
+    return "—" if x is None else format(x, f)
+
+
+def render(data):
+    rows, m = data["rows"], data["machine"]
+    g = lambda k, f="time": rows.get(k, {}).get(f)  # noqa: E731
+    lines = ["# Every core: parallel throughput (`benchmarks/bench_parallel.py`)", "",
+             f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), {m['platform']}, JAX {m['jax']}, "
+             f"load at start {m['load_at_start']:.2f}. Default arguments; s/traj = median warm call / ntraj.", ""]
+    spin1, spin2 = g("ceiling/spin/1"), g("ceiling/spin/2")
+    if spin1 and spin2:
+        lines += [f"**The cores' own ceiling**: a pure-Python loop alone {spin1:.2f} s, two copies at once "
+                  f"(cores 0 and 1) {spin2:.2f} s each -> two cores give {2 * spin1 / spin2:.2f}x one.", ""]
+    lines += ["| run | L | 1 core (taskset -c 0) s/traj | all cores (default) s/traj | speed-up | workers | "
+              "first call 1 core / all, s | two pinned single-core processes s/traj (ceiling) | default / ceiling |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for key in sorted({k.rsplit("/", 1)[0] for k in rows if k.startswith("jr/")},
+                      key=lambda k: (k.split("/")[1], int(k.split("/")[2]))):
+        one, all_, pair = rows.get(key + "/1", {}), rows.get(key + "/all", {}), rows.get(key + "/pair", {})
+        _, kind, L = key.split("/")
+        sp = one.get("time") / all_["time"] if one.get("time") and all_.get("time") else None
+        eff = pair["time"] / all_["time"] if pair.get("time") and all_.get("time") else None
+        err = "; ".join(f"{k}: {r['error']}" for k, r in (("1", one), ("all", all_), ("pair", pair)) if "error" in r)
+        lines.append(f"| {kind} | {L} | {_fmt(one.get('time'))} | {_fmt(all_.get('time'))} | "
+                     f"{_fmt(sp, '.2f')}x | {all_.get('workers', '—')} | {_fmt(one.get('first_s'), '.1f')} / "
+                     f"{_fmt(all_.get('first_s'), '.1f')} | {_fmt(pair.get('time'))} | {_fmt(eff, '.2f')} |"
+                     + (f" {err}" if err else ""))
+    q = sorted({int(k.split("/")[2]) for k in rows if k.startswith("qutip/")})
+    if q:
+        lines += ["", "| L | jaxredfield all cores s/traj | QuTiP serial s/traj | QuTiP parallel s/traj | "
+                      "ratio to QuTiP's better |", "| --- | --- | --- | --- | --- |"]
+        for L in q:
+            ours, ser, par = g(f"jr/lindblad/{L}/all"), g(f"qutip/serial/{L}"), g(f"qutip/parallel/{L}")
+            best = min([x for x in (ser, par) if x] or [None]) if (ser or par) else None
+            lines.append(f"| {L} | {_fmt(ours)} | {_fmt(ser)} | {_fmt(par)} | "
+                         f"{_fmt(best / ours if best and ours else None, '.2f')}x |")
+    lines += ["", "Rows: " + ", ".join(sorted(rows)), ""]
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[10, 12, 14, 16])
+    ap.add_argument("--qutip-sizes", type=int, nargs="*", default=[12, 14, 16])
+    ap.add_argument("--mps-L", type=int, default=40)
+    ap.add_argument("--signed-L", type=int, default=12)
+    ap.add_argument("--timeout", type=float, default=900)
+    ap.add_argument("--quick", action="store_true", help="smoke run (L = 6, 8; MPS L = 8; no QuTiP)")
+    ap.add_argument("--out")
+    ap.add_argument("--jr", help=argparse.SUPPRESS)
+    ap.add_argument("--spin", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.jr:
+        return jr_child(json.loads(args.jr))
+    if args.spin:
+        return spin_child()
+    if args.quick:
+        args.sizes, args.qutip_sizes, args.mps_L, args.signed_L = [6, 8], [], 8, 6
+        args.out = args.out or tempfile.mkdtemp(prefix="bench_parallel_")
+    run = Run(args.out or os.path.join(HERE, "results"))
+    print(f"writing {run.json} and {run.md}", flush=True)
+    run.put("ceiling/spin/1", finish(launch(["--spin"], 0), 120))
+    ps = [launch(["--spin"], c) for c in (0, 1)]
+    both = [finish(p, 120) for p in ps]
+    run.put("ceiling/spin/2", {"time": float(np.mean([b["time"] for b in both])), "each": both})
+    specs = [("lindblad", L, {"ntraj": NTRAJ.get(L, 16)}) for L in args.sizes]
+    specs += [("signed", args.signed_L, {"ntraj": 128}), ("mps", args.mps_L, {"ntraj": 8, "bond": 32, "reps": 1})]
+    for kind, L, extra in specs:
+        spec = {"kind": kind, "L": L, **extra}
+        run.put(f"jr/{kind}/{L}/1", measure_jr(spec, 0, args.timeout))
+        run.put(f"jr/{kind}/{L}/all", measure_jr(spec, None, args.timeout))
+        run.put(f"jr/{kind}/{L}/pair", measure_pair(spec, args.timeout))
+    if args.qutip_sizes:
+        import warnings
+
+        import bench_peers as bp
+
+        warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called")
+        pargs = argparse.Namespace(timeout=args.timeout, peer_mem_gb=0.8 * os.sysconf("SC_PAGE_SIZE")
+                                   * os.sysconf("SC_PHYS_PAGES") / 2**30)
+        ncpu = len(os.sched_getaffinity(0))
+        for L in args.qutip_sizes:
+            P = bp.pieces(*bp.problem(L))
+            n = NTRAJ.get(L, 16)
+            run.put(f"qutip/serial/{L}", bp.in_child("mcsolve", P, pargs, n=n, options={"map": "serial"}))
+            run.put(f"qutip/parallel/{L}", bp.in_child("mcsolve", P, pargs, n=n,
+                                                       options={"map": "parallel", "num_cpus": ncpu}))
+    print("done", flush=True)
+
+
+if __name__ == "__main__":
+    main()
