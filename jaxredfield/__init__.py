@@ -80,6 +80,7 @@ from .trajectories import mcsolve as mcsolve
 from ._progress import set_progress as set_progress
 from ._cache import enable_compilation_cache as enable_compilation_cache
 from ._files import FileInUseError as FileInUseError
+from .sweep import sweep as sweep
 from ._files import SaveError as SaveError
 
 # states
@@ -127,6 +128,8 @@ __all__ = [
     "Chebyshev", "Diffrax", "Direct", "GMRES", "MPS", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
+    # every core: parameter sweeps (mcsolve's workers: its `workers` argument)
+    "sweep",
     # files a run owns (checkpoints, output folders)
     "FileInUseError", "SaveError",
     # states

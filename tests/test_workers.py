@@ -1,4 +1,4 @@
-"""mcsolve on every core (issue 25, item 1; jaxredfield/trajectories/_workers.py): helper
+"""mcsolve on every core (issue 25, item 1; jaxredfield/_pool.py): helper
 processes give the same numbers as one process -- bitwise, for the Chebyshev, signed and MPS
 engines --, survive a killed helper, resume a checkpoint written with another worker count,
 and refuse bad worker counts. (The suite runs with JAXREDFIELD_WORKERS=1, tests/conftest.py;
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import jaxredfield as jr
-from jaxredfield.trajectories import _checkpoint, _workers
+from jaxredfield import _pool as _workers
+from jaxredfield.trajectories import _checkpoint
 
 TS = np.linspace(0.0, 2.0, 5)
 needs_two = pytest.mark.skipif(len(_workers.usable_cores()) < 2, reason="needs 2 usable cores")

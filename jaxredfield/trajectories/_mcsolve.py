@@ -13,7 +13,7 @@ jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations).
 - :mod:`._statistics` -- mean and standard error (Chan/Welford, float64), trace-error stop;
 - :mod:`._checkpoint` -- fingerprint, atomic save and resume;
 - :mod:`._devices` -- sharding of a chunk over devices, multi-host gather;
-- :mod:`._workers` -- chunks computed by helper processes on every further core.
+- :mod:`jaxredfield._pool` -- chunks computed by helper processes on every core.
 """
 
 from __future__ import annotations
@@ -27,15 +27,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import (as_e_ops, as_ket, check_equation_finite, check_positive, check_positive_int,
-                       check_tsave)
+                       check_tsave, diffrax_complex_ok)
 from .._files import Owner, deferred_signals
 from .._progress import bar
 from ..equations import MasterEquation
 from ..method import MPS, Chebyshev, Diffrax, Method, check_method
 from ..result import Result
-from . import _checkpoint, _workers
-from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size
-from ._loop import AXIS
+from .. import _pool
+from . import _checkpoint
+from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
+from ._loop import AXIS, chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
 from ..mps import MatrixProductState
@@ -259,7 +260,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     sharding = batch_sharding()
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
     per_state = (eq.L * method.max_bond**2 * eq.d if on_mps else D) * dtype.itemsize
-    workers = _workers.resolve_workers(
+    workers = _pool.resolve_workers(
         workers, cpu=jax.default_backend() == "cpu",
         multi_process=jax.process_count() > 1 or sharding is not None,
         bytes_per_worker=per_state * B * (8 + QUEUE * keep_final_states))
@@ -314,11 +315,11 @@ def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c,
                 keep_final_states, keep_trajectories, cdtype, method, dtype, signed, max_trace_error,
                 checkpoint, fingerprint, writer, progress, workers, run_stats):
     """The chunks from ``tally.done`` on, computed by ``workers`` processes
-    (:mod:`._workers`) and accumulated into ``tally`` in chunk order; each finished chunk saved
+    (:mod:`jaxredfield._pool`) and accumulated into ``tally`` in chunk order; each finished chunk saved
     to ``checkpoint`` by the writer (signals held during the save)."""
     n_written = 0
     count = lambda s: min(B * q, ntraj - s)  # noqa: E731
-    problem = (key, lanes, q, psi0_c, tsave, prop, unr, ops_c, herm, keep_final_states)
+    problem = (trajectory_chunk, (key, lanes, q, psi0_c, tsave, prop, unr, ops_c, herm, keep_final_states))
     pbar = bar(ntraj, "mcsolve", "traj", progress, initial=tally.done)
 
     def accept(start, res):
@@ -341,10 +342,21 @@ def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c,
 
     with pbar:
         # start and m are traced: one compilation for every chunk, the last one included
-        _workers.run(problem, range(tally.done, ntraj, B * q), count, workers, accept, run_stats)
+        _pool.run(problem, range(tally.done, ntraj, B * q), count, workers, accept, run_stats)
     if writer and not tally.complete:  # ntraj already reached but the flag was not set
         tally.complete = True
         _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
+
+
+def trajectory_chunk(problem, start: int, m: int):
+    """(expectations, final states or None, jumps) of trajectories start ... start + m - 1 as
+    NumPy arrays (in this process or a helper, :mod:`jaxredfield._pool`); ``problem`` = (key,
+    lanes, q, psi0, tsave, prop, unr, e_ops, herm, keep_states)."""
+    key, lanes, q, psi0, tsave, prop, unr, ops, herm, keep = problem
+    with diffrax_complex_ok():
+        ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0, tsave, prop, unr,
+                            ops, herm, keep)
+    return to_host(ex)[:m], (to_host(psi)[:m] if keep else None), to_host(nj)[:m]
 
 
 def _check_finite_chunk(ex, psi, start, tsave, method, dtype, n_kept, checkpoint):

@@ -1,5 +1,6 @@
-r"""Every core: the chunks of a trajectory run shared by this process and helper processes,
-one per further core (issue 25, item 1).
+r"""Every core: the chunks of a run (trajectories, the points of a parameter sweep) computed by
+helper processes, one per usable core (issue 25, items 1 and 2). The floor of the package
+(imports nothing of it at module level; the helpers import :mod:`jaxredfield`).
 
 Why processes: XLA:CPU runs one trajectory's loop (small kernels, data-dependent control flow)
 on about one core, and neither vmapped lanes (a lane pays for the others' branches) nor
@@ -24,8 +25,9 @@ Design:
   caller is killed). They stay alive between calls and keep their compiled programs: the first
   call pays their start (import and compilation on one core each), a repeated run with the
   same shapes compiles nothing new.
-- The problem (keys, the initial state, propagator, unravelling, operators) is pickled once
-  per run to a temp file; a chunk is named by its first trajectory. A helper holds one chunk
+- The problem (``(func, args)``: for mcsolve the keys, initial state, propagator,
+  unravelling and operators; for :func:`jaxredfield.sweep` the function and its values) is
+  pickled once per run to a temp file (cloudpickle: closures and lambdas travel too); a chunk is named by its first trajectory. A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
   chunk held by a helper still compiling is given to a warm one too (the first result is
   used; they are identical). Results are accepted **in chunk order**, so the accumulation, the
@@ -113,7 +115,7 @@ def resolve_workers(workers, *, cpu: bool, multi_process: bool, bytes_per_worker
         fit = 1 + int(0.8 * avail // (HELPER_BASE_BYTES + bytes_per_worker))
         if fit < workers:
             warnings.warn(
-                f"mcsolve: {workers} worker processes would need ~"
+                f"{workers} worker processes would need ~"
                 f"{(workers - 1) * (HELPER_BASE_BYTES + bytes_per_worker) / 2**30:.1f} GiB beside this one, "
                 f"more than the {avail / 2**30:.1f} GiB available; using {max(fit, 1)}. Pass a smaller "
                 f"`workers` or `batch_size` to choose.", RuntimeWarning, stacklevel=3)
@@ -124,20 +126,10 @@ def resolve_workers(workers, *, cpu: bool, multi_process: bool, bytes_per_worker
 # --- one chunk, the same code in this process and in a helper -----------------------------
 
 def compute_chunk(problem, start: int, m: int):
-    """(expectations, final states or None, jumps) of trajectories start ... start + m - 1 as
-    NumPy arrays; ``problem`` = (key, lanes, q, psi0, tsave, prop, unr, e_ops, herm,
-    keep_states)."""
-    import jax.numpy as jnp
-
-    from .._checks import diffrax_complex_ok
-    from ._devices import to_host
-    from ._loop import chunk
-
-    key, lanes, q, psi0, tsave, prop, unr, ops, herm, keep = problem
-    with diffrax_complex_ok():
-        ex, psi, nj = chunk(key, lanes, jnp.int32(start), jnp.int32(m), q, psi0, tsave, prop, unr,
-                            ops, herm, keep)
-    return to_host(ex)[:m], (to_host(psi)[:m] if keep else None), to_host(nj)[:m]
+    """``func(args, start, m)`` of ``problem = (func, args)``: items start ... start + m - 1 of a
+    run (``func`` a module-level function, so a helper finds it by name)."""
+    func, args = problem
+    return func(args, start, m)
 
 
 # --- the wire: length-prefixed pickles over pipes -----------------------------------------
@@ -177,7 +169,7 @@ class _Helper:
         # pinned before anything imports JAX (its thread pools follow the affinity); no
         # preexec_fn: a fork of this multithreaded process is what JAX warns against
         boot = (f"import os; os.sched_setaffinity(0, {{{int(core)}}}); "
-                "from jaxredfield.trajectories._workers import _serve; _serve()")
+                "from jaxredfield._pool import _serve; _serve()")
         self.proc = subprocess.Popen(
             [sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, env=env, start_new_session=True)
@@ -267,7 +259,7 @@ def pool() -> Pool:
 
 
 def run(problem, starts, count, workers: int, accept, stats: dict | None = None):
-    """Compute the chunks ``starts`` (chunk s holds ``count(s)`` trajectories) with ``workers``
+    """Compute the chunks ``starts`` (chunk s holds ``count(s)`` items) with ``workers``
     processes and call ``accept(s, result)`` in the order of ``starts``; ``result`` as
     :func:`compute_chunk`. ``stats`` (optional) gets ``chunks_by_helpers``."""
     starts = list(starts)
@@ -285,8 +277,10 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
     sel = selectors.DefaultSelector()
     ok = False
     try:
+        import cloudpickle
+
         with os.fdopen(fd, "wb") as f:
-            pickle.dump(problem, f, protocol=pickle.HIGHEST_PROTOCOL)
+            cloudpickle.dump(problem, f, protocol=pickle.HIGHEST_PROTOCOL)
         for h in helpers:
             h.held.clear()
             sel.register(h.proc.stdout, selectors.EVENT_READ, h)
@@ -304,7 +298,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
             sel.unregister(h.proc.stdout)
             helpers.remove(h)
             lost = sorted(s for s in h.held if s in needed)
-            warnings.warn(f"mcsolve: helper process {h.pid} (core {h.core}) {why}; its "
+            warnings.warn(f"helper process {h.pid} (core {h.core}) {why}; its "
                           f"{len(lost)} chunk(s) are computed by the others", RuntimeWarning, stacklevel=4)
             pending.extendleft(reversed(lost))
             h.held.clear()
@@ -322,8 +316,8 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                 if rid != run_id:  # a chunk of an earlier run that was still queued there
                     continue
                 if kind == "error":
-                    raise RuntimeError(f"mcsolve: helper process {h.pid} failed on the chunk starting at "
-                                       f"trajectory {s}:\n{msg[3]}")
+                    raise RuntimeError(f"helper process {h.pid} failed on the chunk starting at "
+                                       f"item {s}:\n{msg[3]}")
                 h.held.remove(s)
                 chunk_time.append(time.perf_counter() - sent[s])  # the fastest: a compiled helper's
                 warm.add(h)
