@@ -9,14 +9,19 @@ started either plainly (every usable core: the default ``workers``) or under ``t
 - trajectories: problem P of ``bench_peers.py`` (the paper's chain, local Lindblad N = 1,
   |up...up>, t = 0...5 with 11 saves, sigma^z on every site) at L = 10, 12, 14, 16 with
   ``jr.mcsolve(eq, psi0, tsave, ntraj, key, e_ops)``; signed trajectories of
-  pseudo_lindblad(local_redfield N = 1, lambda_loc) from |+...+> at L = 12 (t = 0...0.5,
-  where the default max_trace_error holds with 128 trajectories; at t = 5 the estimator needs
-  ~10^5, ``bench_signed.py``); MPS trajectories at L = 40
+  pseudo_lindblad(local_redfield N = 1, lambda_loc) from |+...+> at L = 12 with the one
+  non-default argument of ``bench_signed.py``, ``max_trace_error=inf`` (64 trajectories
+  measure the cost; the estimator's variance needs ~10^5 of them at t = 5, bench_signed.md); MPS trajectories at L = 40
   (``method=jr.MPS(max_bond=32)``). A first call (compilation, helper start) and then warm
   calls with other keys; s/traj is the median warm call / ntraj.
 - ceilings: two copies of the same single-core run pinned to cores 0 and 1 at once (what two
   independent processes get from this machine; the ideal of a process-parallel design), and
   a pure-Python loop alone vs two copies at once (the cores' own parallel ceiling).
+- sweeps (item 2): ``jr.sweep`` of the steady-state current against T_r (32 values, local
+  Redfield N = 2, L = 6 and 8) and of a short mesolve against J (L = 6); s per value.
+- solvers (item 3): one ``mesolve`` of problem P at L = 8, 10 and one ``steadystate`` (local
+  Redfield N = 4, GMRES) at L = 8 with default arguments: what XLA's own intra-op threads
+  make of the second core (no helpers: these are single solves).
 - QuTiP 5 ``mcsolve`` of our operators (bench_peers' child processes), map "serial" and
   "parallel" with num_cpus = number of cores, at L = 12, 14, 16.
 
@@ -52,7 +57,7 @@ def jr_child(spec):
     from bench_peers import TS, problem
 
     jr.set_progress(False)
-    kind, L, n = spec["kind"], spec["L"], spec["ntraj"]
+    kind, L, n = spec["kind"], spec["L"], spec.get("ntraj")
     kw, ts = {}, TS
     if kind == "lindblad":
         eq, psi0, e_ops = problem(L)
@@ -62,11 +67,15 @@ def jr_child(spec):
         eq = jr.pseudo_lindblad(jr.local_redfield(s, 1), jr.lam_loc(s))
         psi0 = np.ones(2**L) / 2 ** (L / 2)
         e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
-        ts = np.linspace(0.0, 0.5, 11)
+        kw["max_trace_error"] = np.inf  # cost, not the estimator's variance (as bench_signed.py)
     elif kind == "mps":
         eq, _, e_ops = problem(L)
         psi0 = jr.product_state(jr.xxz_chain(L), 0)  # |up...up>, as problem P
         kw["method"] = jr.MPS(max_bond=spec.get("bond", 32))
+    elif kind in ("sweep_ss", "sweep_me"):
+        return sweep_child(spec)
+    elif kind in ("mesolve", "steadystate"):
+        return solver_child(spec)
     else:
         raise ValueError(kind)
     if spec.get("workers") is not None:
@@ -83,6 +92,84 @@ def jr_child(spec):
     print(json.dumps({"first_s": first, "time": float(np.median(times)) / n, "warm_s": times,
                       "workers": r.stats["workers"], "chunks_by_helpers": r.stats["chunks_by_helpers"],
                       "cores": len(os.sched_getaffinity(0)), "ntraj": n}))
+
+
+def _current(T_right, L):
+    """Steady-state spin current on the middle bond, local Redfield N = 2, T_l = 2.2."""
+    import jax.numpy as jnp
+
+    import jaxredfield as jr
+
+    model = jr.xxz_chain(L)
+    s = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, T_right))
+    rho = jr.steadystate(jr.local_redfield(s, 2))
+    return jnp.real(jr.expect(jr.spin_current(model, L // 2 - 1), rho))
+
+
+def _short_mesolve(J, L):
+    """<sigma^z_i>(t = 1) of problem P's equation with exchange J, a short mesolve."""
+    import jax.numpy as jnp
+
+    import jaxredfield as jr
+
+    model = jr.xxz_chain(L, J=J)
+    s = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 2.2))
+    r = jr.mesolve(jr.local_lindblad(s, 1), jr.product_state(model, 0), np.linspace(0.0, 1.0, 3),
+                   jr.magnetization(model))
+    return jnp.real(r.expect[:, -1])
+
+
+def sweep_child(spec):
+    """jr.sweep over n values with the default workers (a first sweep, then warm ones)."""
+    import functools
+
+    import jaxredfield as jr
+
+    L, n = spec["L"], spec["n"]
+    if spec["kind"] == "sweep_ss":
+        f, values = functools.partial(_current, L=L), np.linspace(2.5, 6.6, n)
+    else:
+        f, values = functools.partial(_short_mesolve, L=L), np.linspace(0.5, 1.5, n)
+    t = time.perf_counter()
+    jr.sweep(f, values)
+    first = time.perf_counter() - t
+    times = []
+    for _ in range(spec.get("reps", 2)):
+        t = time.perf_counter()
+        jr.sweep(f, values + 1e-3 * (1 + len(times)))  # other values: no cached result anywhere
+        times.append(time.perf_counter() - t)
+    from jaxredfield import _pool
+
+    print(json.dumps({"first_s": first, "time": float(np.median(times)) / n, "warm_s": times,
+                      "workers": _pool.resolve_workers(None, cpu=True, multi_process=False, bytes_per_worker=0),
+                      "cores": len(os.sched_getaffinity(0)), "ntraj": n}))
+
+
+def solver_child(spec):
+    """One mesolve (problem P) or steadystate (local Redfield N = 4) with default arguments:
+    what XLA's own threads make of a second core."""
+    import jax
+
+    import jaxredfield as jr
+    from bench_peers import TS, problem
+
+    L = spec["L"]
+    if spec["kind"] == "mesolve":
+        eq, psi0, e_ops = problem(L)
+        run = lambda: jr.mesolve(eq, psi0, TS, e_ops).expect  # noqa: E731
+    else:
+        eq = problem(L, "redfield", 4)[0]
+        run = lambda: jr.steadystate(eq)  # noqa: E731
+    t = time.perf_counter()
+    jax.block_until_ready(run())
+    first = time.perf_counter() - t
+    times = []
+    while len(times) < spec.get("reps", 3):
+        t = time.perf_counter()
+        jax.block_until_ready(run())
+        times.append(time.perf_counter() - t)
+    print(json.dumps({"first_s": first, "time": float(np.median(times)), "warm_s": times,
+                      "workers": 1, "cores": len(os.sched_getaffinity(0)), "ntraj": 1}))
 
 
 def spin_child(n=3 * 10**7):
@@ -152,8 +239,11 @@ def render(data):
     if spin1 and spin2:
         lines += [f"**The cores' own ceiling**: a pure-Python loop alone {spin1:.2f} s, two copies at once "
                   f"(cores 0 and 1) {spin2:.2f} s each -> two cores give {2 * spin1 / spin2:.2f}x one.", ""]
-    lines += ["| run | L | 1 core (taskset -c 0) s/traj | all cores (default) s/traj | speed-up | workers | "
-              "first call 1 core / all, s | two pinned single-core processes s/traj (ceiling) | default / ceiling |",
+    lines += ["Units: s per trajectory (lindblad, signed, mps), s per parameter value (sweep_ss: steady-state "
+              "current vs T_r, local Redfield N = 2; sweep_me: a short mesolve per J), s per call (mesolve, "
+              "steadystate: one run, XLA's own threads).", "",
+              "| run | L | 1 core (taskset -c 0) | all cores (default) | speed-up | workers | "
+              "first call 1 core / all, s | two pinned single-core processes (ceiling) | ceiling / default |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key in sorted({k.rsplit("/", 1)[0] for k in rows if k.startswith("jr/")},
                       key=lambda k: (k.split("/")[1], int(k.split("/")[2]))):
@@ -185,6 +275,10 @@ def main():
     ap.add_argument("--qutip-sizes", type=int, nargs="*", default=[12, 14, 16])
     ap.add_argument("--mps-L", type=int, default=40)
     ap.add_argument("--signed-L", type=int, default=12)
+    ap.add_argument("--sweep-sizes", type=int, nargs="*", default=[6, 8])
+    ap.add_argument("--sweep-n", type=int, default=32)
+    ap.add_argument("--me-sizes", type=int, nargs="*", default=[8, 10])
+    ap.add_argument("--ss-sizes", type=int, nargs="*", default=[8])
     ap.add_argument("--timeout", type=float, default=900)
     ap.add_argument("--quick", action="store_true", help="smoke run (L = 6, 8; MPS L = 8; no QuTiP)")
     ap.add_argument("--out")
@@ -196,7 +290,8 @@ def main():
     if args.spin:
         return spin_child()
     if args.quick:
-        args.sizes, args.qutip_sizes, args.mps_L, args.signed_L = [6, 8], [], 8, 6
+        args.sizes, args.qutip_sizes, args.mps_L, args.signed_L = [6], [], 6, 4
+        args.sweep_sizes, args.sweep_n, args.me_sizes, args.ss_sizes = [4], 4, [4], [4]
         args.out = args.out or tempfile.mkdtemp(prefix="bench_parallel_")
     run = Run(args.out or os.path.join(HERE, "results"))
     print(f"writing {run.json} and {run.md}", flush=True)
@@ -205,12 +300,18 @@ def main():
     both = [finish(p, 120) for p in ps]
     run.put("ceiling/spin/2", {"time": float(np.mean([b["time"] for b in both])), "each": both})
     specs = [("lindblad", L, {"ntraj": NTRAJ.get(L, 16)}) for L in args.sizes]
-    specs += [("signed", args.signed_L, {"ntraj": 128}), ("mps", args.mps_L, {"ntraj": 8, "bond": 32, "reps": 1})]
+    specs += [("signed", args.signed_L, {"ntraj": 64}), ("mps", args.mps_L, {"ntraj": 8, "bond": 32, "reps": 1})]
+    specs += [("sweep_ss", L, {"n": args.sweep_n, "reps": 1 if L > 6 else 3, "pair": False})
+              for L in args.sweep_sizes]
+    specs += [("sweep_me", 6 if not args.quick else 4, {"n": args.sweep_n, "reps": 3, "pair": False})]
+    specs += [("mesolve", L, {"pair": False, "reps": 1 if L > 8 else 3}) for L in args.me_sizes]
+    specs += [("steadystate", L, {"pair": False, "reps": 1}) for L in args.ss_sizes]
     for kind, L, extra in specs:
         spec = {"kind": kind, "L": L, **extra}
         run.put(f"jr/{kind}/{L}/1", measure_jr(spec, 0, args.timeout))
         run.put(f"jr/{kind}/{L}/all", measure_jr(spec, None, args.timeout))
-        run.put(f"jr/{kind}/{L}/pair", measure_pair(spec, args.timeout))
+        if extra.get("pair", True):
+            run.put(f"jr/{kind}/{L}/pair", measure_pair(spec, args.timeout))
     if args.qutip_sizes:
         import warnings
 

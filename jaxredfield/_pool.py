@@ -377,7 +377,9 @@ def _serve():
     fin = sys.stdin.buffer
     fout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the wire
-    import jaxredfield  # noqa: F401  (float64, XLA flags: as in the caller)
+    import jaxredfield  # (float64, XLA flags: as in the caller)
+
+    jaxredfield.set_progress(False)  # a helper's bars would only reach its log
 
     problems = {}
     debug = os.environ.get("JAXREDFIELD_WORKER_LOG") == "1"  # timings to the helper's log
