@@ -10,12 +10,17 @@ Importing the package enables JAX's float64 mode (see :mod:`jaxredfield._config`
 persistent XLA compilation cache stays off unless asked for (:func:`enable_compilation_cache`,
 ``JAXREDFIELD_CACHE=1``; see :mod:`jaxredfield._cache`); the CLI and examples turn it on.
 On CPUs with AVX-512 the import also asks XLA for 512-bit vector code (10-25 % faster solvers;
-``JAXREDFIELD_XLA_FLAGS=0`` turns it off; see :mod:`jaxredfield._xla`).
+``JAXREDFIELD_XLA_FLAGS=0`` turns it off; see :mod:`jaxredfield._xla`). Inside a multi-task
+SLURM step (``srun -n N``) the import joins the tasks with ``jax.distributed``
+(``JAXREDFIELD_DISTRIBUTED=0`` turns it off; see :mod:`jaxredfield._slurm`).
 """
 
 from . import _xla  # noqa: E402
 
 _xla.apply()  # 512-bit vector code on AVX-512 CPUs, before JAX creates its backend
+from . import _slurm  # noqa: E402
+
+_slurm.initialize()  # the tasks of a multi-task srun step join (jax.distributed), before JAX computes
 from . import _config  # noqa: F401, E402  (float64)
 
 # operators

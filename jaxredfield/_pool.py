@@ -29,8 +29,9 @@ Design:
   unravelling and operators; for :func:`jaxredfield.sweep` the function and its values) is
   pickled once per run to a temp file (cloudpickle: closures and lambdas travel too); a chunk is named by its first trajectory. A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
-  chunk held by a helper still compiling is given to a warm one too (the first result is
-  used; they are identical). Results are accepted **in chunk order**, so the accumulation, the
+  chunk held by a helper still compiling is given to a warm one too, and an idle warm helper
+  takes a copy of the chunk queued behind another helper's current one (the tail of a run;
+  the first result is used, they are identical). Results are accepted **in chunk order**, so the accumulation, the
   checkpoints and every number are the same as with one process (trajectory n uses
   ``fold_in(key, n)``; the same compiled program on the same CPU; tested bitwise).
 - A helper that dies (killed, out of memory) is dropped with a warning and its chunks are
@@ -79,11 +80,11 @@ def _available_memory() -> float | None:
 
 
 def resolve_workers(workers, *, cpu: bool, multi_process: bool, bytes_per_worker: float) -> int:
-    """How many processes compute chunks: ``workers`` if given (checked against the usable
-    cores), else ``$JAXREDFIELD_WORKERS``, else every usable core on a CPU backend; 1 on an
-    accelerator or when chunks are already split over several JAX devices or processes
-    (``multi_process``: ``jax.distributed``, or several host devices). Reduced, with a warning,
-    when the helpers would not fit in the available memory."""
+    """How many processes compute chunks (per ``jax.distributed`` process: each uses its own
+    cores): ``workers`` if given (checked against the usable cores), else
+    ``$JAXREDFIELD_WORKERS``, else every usable core on a CPU backend; 1 on an accelerator or when
+    the chunks are already split over several JAX devices of one program (``multi_process``).
+    Reduced, with a warning, when the helpers would not fit in the available memory."""
     cores = len(usable_cores())
     source = "`workers`"
     if workers is None:
@@ -297,6 +298,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
         def drop(h, why):
             sel.unregister(h.proc.stdout)
             helpers.remove(h)
+            warm.discard(h)
             lost = sorted(s for s in h.held if s in needed)
             warnings.warn(f"helper process {h.pid} (core {h.core}) {why}; its "
                           f"{len(lost)} chunk(s) are computed by the others", RuntimeWarning, stacklevel=4)
@@ -340,7 +342,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                     try:
                         h.submit(run_id, path, s, count(s))
                         sent[s] = time.perf_counter()
-                    except (BrokenPipeError, OSError):
+                    except (OSError, ValueError):
                         pending.appendleft(s)
                         drop(h, "could not be reached")
                         break
@@ -348,17 +350,24 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
             cold = sorted(s for h in helpers if h not in warm for s in h.held if s in needed
                           and not any(s in w.held for w in warm))
             if not helpers:  # every helper gone: the rest here
-                compute_here(pending.popleft())
+                if pending:
+                    compute_here(pending.popleft())
             else:
                 # the helpers compute; nothing left to hand out: a warm helper with room also
                 # takes a chunk that a cold one has held for more than twice a warm chunk's time
                 now = time.perf_counter()
                 slow = [s for s in cold if chunk_time and now - sent[s] > 2 * min(chunk_time) + 0.5]
-                for s in slow if warm and not pending else ():
+                # the tail: a warm helper with nothing to do takes a copy of the chunk waiting
+                # (not yet started) behind another helper's current one
+                queued = [h.held[-1] for h in helpers if len(h.held) > 1 and h.held[-1] in needed]
+                for s in (slow + queued) if warm and not pending else ():
                     w = min(warm, key=lambda h: len(h.held))
-                    if len(w.held) < DEPTH:
-                        w.submit(run_id, path, s, count(s))
-                        sent[s] = now
+                    if (len(w.held) < DEPTH if s in slow else not w.held) and s not in w.held:
+                        try:
+                            w.submit(run_id, path, s, count(s))
+                            sent[s] = now
+                        except (OSError, ValueError):  # it died meanwhile: seen by collect
+                            pass
                 collect(0.2)
             flush()
         ok = True
@@ -368,6 +377,45 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
             pool().shutdown()
     if stats is not None:
         stats.update(tally)
+
+
+def run_spread(problem, starts, count, workers: int, accept, stats: dict | None = None):
+    """:func:`run` over the ``jax.process_count()`` processes of a ``jax.distributed`` run (CPU):
+    the chunks go in rounds of P x workers x DEPTH; process p computes the round's chunks
+    p, p + P, ... with its own ``workers`` (helpers on its own cores), then every process
+    receives every result of the round (``process_allgather``) and calls ``accept`` in the order
+    of ``starts`` -- the same order, so the same numbers, as one process."""
+    import jax
+    import numpy as np
+    from jax.experimental import multihost_utils
+
+    P, p = jax.process_count(), jax.process_index()
+    starts = list(starts)
+    R = P * max(workers, 1) * DEPTH
+    template = None
+    for r0 in range(0, len(starts), R):
+        rnd = starts[r0:r0 + R]
+        mine = rnd[p::P]
+        got = {}
+        if not mine and template is None:  # a process without a chunk still needs the shapes
+            run(problem, rnd[:1], count, 1, got.__setitem__)
+            template, got = got[rnd[0]], {}
+        run(problem, mine, count, workers, got.__setitem__, stats)
+        full = max(count(s) for s in rnd)
+
+        def pad(x):
+            return None if x is None else np.concatenate(
+                [x, np.zeros((full - x.shape[0],) + x.shape[1:], x.dtype)]) if x.shape[0] < full else x
+
+        slots = [jax.tree_util.tree_map(pad, got[s]) for s in mine]
+        template = template if template is not None else slots[0]
+        n_slots = -(-len(rnd) // P)
+        while len(slots) < n_slots:
+            slots.append(jax.tree_util.tree_map(np.zeros_like, template))
+        stacked = jax.tree_util.tree_map(lambda *xs: np.stack(xs), *slots)
+        everyone = multihost_utils.process_allgather(stacked, tiled=False)  # (P, n_slots, full, ...)
+        for i, s in enumerate(rnd):
+            accept(s, jax.tree_util.tree_map(lambda a: np.asarray(a[i % P, i // P][:count(s)]), everyone))
 
 
 # --- the helper's side ----------------------------------------------------------------------

@@ -289,8 +289,12 @@ def execute(built: dict, log=print) -> dict:
     """Run a loaded configuration; writes steady.csv, dynamics.csv, run.png and summary.json
     into ``run.out`` and returns the numbers. The folder has one owner at a time (another run
     writing there gets ``FileInUseError`` at once) and every file is written atomically."""
+    import jax
+
     from .paper import Owner, deferred_signals
 
+    if jax.process_index() != 0:  # a multi-task SLURM step: process 0 writes the files
+        return _execute(built, lambda msg: None, write=False)
     os.makedirs(built["run"]["out"], exist_ok=True)
     # one run per output folder: refused at once while another run writes there; SIGTERM/SIGINT
     # stop it between files, never inside a write
@@ -298,7 +302,7 @@ def execute(built: dict, log=print) -> dict:
         return _execute(built, log)
 
 
-def _execute(built: dict, log) -> dict:
+def _execute(built: dict, log, write: bool = True) -> dict:
     from ..observables import expect
     from ..solvers import mesolve, steadystate
     from .paper import atomic_write_text, pyplot, save_figure, write_csv
@@ -312,7 +316,8 @@ def _execute(built: dict, log) -> dict:
         rho = steadystate(eq)
         result["steady"] = {k: float(np.real(expect(o, rho))) for k, o in obs}
         summary["steadystate_seconds"] = time.perf_counter() - t0
-        write_csv(os.path.join(run["out"], "steady.csv"), list(result["steady"].items()), ["observable", "value"])
+        if write:
+            write_csv(os.path.join(run["out"], "steady.csv"), list(result["steady"].items()), ["observable", "value"])
         log(f"steady state of {eq.name} ({summary['steadystate_seconds']:.1f} s): "
             + ", ".join(f"{k}={v:.4g}" for k, v in result["steady"].items()))
     if run["tmax"] > 0:
@@ -322,11 +327,12 @@ def _execute(built: dict, log) -> dict:
                                         save_states=False).expect))
         result["times"], result["dynamics"] = ts, {k: ex[n] for n, (k, _) in enumerate(obs)}
         summary["mesolve_seconds"] = time.perf_counter() - t0
-        write_csv(os.path.join(run["out"], "dynamics.csv"),
-                  [[f"{t:.8g}"] + [f"{ex[n, j]:.12g}" for n in range(len(obs))] for j, t in enumerate(ts)],
-                  ["t"] + [k for k, _ in obs])
+        if write:
+            write_csv(os.path.join(run["out"], "dynamics.csv"),
+                      [[f"{t:.8g}"] + [f"{ex[n, j]:.12g}" for n in range(len(obs))] for j, t in enumerate(ts)],
+                      ["t"] + [k for k, _ in obs])
         log(f"dynamics of {eq.name} to t={run['tmax']} ({summary['mesolve_seconds']:.1f} s)")
-    plt = pyplot()
+    plt = pyplot() if write else None
     if plt is not None:
         names = run["observables"]
         fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 3.5), squeeze=False)
@@ -344,6 +350,8 @@ def _execute(built: dict, log) -> dict:
             ax.legend(fontsize=7)
         fig.suptitle(eq.name)
         save_figure(fig, os.path.join(run["out"], "run.png"))
+    if not write:
+        return result
     atomic_write_text(os.path.join(run["out"], "summary.json"), json.dumps(summary, indent=1, default=str))
     log(f"wrote {run['out']}/ (steady.csv, dynamics.csv, run.png, summary.json)")
     return result

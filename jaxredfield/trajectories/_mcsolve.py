@@ -196,16 +196,19 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     is split across them (a 1-d ``Mesh`` and ``NamedSharding`` on the batch axis; jit
     propagates it), so every device runs ``batch_size / n_devices`` trajectories per chunk.
     Results do not depend on the device count. *Multi-host:* call
-    ``jax.distributed.initialize()`` in every process first (before any other JAX call), then
-    call ``mcsolve`` with identical arguments in every process: ``jax.devices()`` then lists the
-    devices of all hosts, each process runs the trajectories of its own devices, and the
-    per-chunk results are gathered to every process (``process_allgather``), so all processes
-    return the same result. Choose ``batch_size`` as a multiple of the global device count
-    (or accept the rounding), and put a `checkpoint` path on a filesystem shared by all
-    processes: only process 0 writes it, every process reads it on resume. Checked on
-    localhost: two CPU processes of one device each (``jax.distributed.initialize`` with a
-    coordinator on 127.0.0.1; JAX's CPU collectives use Gloo) return the one-process result
-    to 1e-12 (``tests/test_distributed.py``).
+    ``jax.distributed.initialize()`` in every process first (before any other JAX call; inside
+    a multi-task SLURM step, ``srun -n N``, importing jaxredfield does it, see
+    :mod:`jaxredfield._slurm`), then call ``mcsolve`` with identical arguments in every process.
+    On CPUs each process computes every P-th chunk of a round with its own cores (its own
+    ``workers``: helpers on the cores of its task) and the round's results are exchanged
+    (``process_allgather``) and accumulated in chunk order by every process, so all processes
+    return the same result, identical to one process's. On accelerators ``jax.devices()`` lists
+    the devices of all hosts and each chunk's lanes are sharded over them (choose
+    ``batch_size`` as a multiple of the global device count, or accept the rounding). Put a
+    `checkpoint` path on a filesystem shared by all processes: only process 0 locks and writes
+    it, every process reads it on resume. Checked on localhost: two CPU processes joined by
+    ``jax.distributed`` (and two started with a SLURM step's environment) return the
+    one-process result (``tests/test_distributed.py``).
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation, got {type(eq).__name__}")
@@ -257,12 +260,16 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     ops_c = tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops)
     psi0_c = psi0 if on_mps else psi0.astype(dtype)
 
-    sharding = batch_sharding()
+    cpu = jax.default_backend() == "cpu"
+    # jax.distributed on CPUs: each process computes its share of the chunks with its own
+    # cores and the results are exchanged (_pool.run_spread); accelerators and several devices
+    # of one process: the chunk's lanes are sharded over the devices (one SPMD program)
+    spread = cpu and jax.process_count() > 1
+    sharding = None if spread else batch_sharding()
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
     per_state = (eq.L * method.max_bond**2 * eq.d if on_mps else D) * dtype.itemsize
     workers = _pool.resolve_workers(
-        workers, cpu=jax.default_backend() == "cpu",
-        multi_process=jax.process_count() > 1 or sharding is not None,
+        workers, cpu=cpu, multi_process=(jax.process_count() > 1 and not spread) or sharding is not None,
         bytes_per_worker=per_state * B * (8 + QUEUE * keep_final_states))
     q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
     lanes = chunk_indices(0, B, sharding)
@@ -280,7 +287,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         with deferred_signals() if writer else contextlib.nullcontext():
             _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
                         keep_final_states, keep_trajectories, cdtype, method, dtype, signed,
-                        max_trace_error, checkpoint, fingerprint, writer, progress, workers, run_stats)
+                        max_trace_error, checkpoint, fingerprint, writer, progress, workers, run_stats,
+                        spread)
     except (KeyboardInterrupt, SystemExit):
         if writer:
             kept = _checkpoint.on_disk(checkpoint)
@@ -313,7 +321,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
 
 def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c, herm,
                 keep_final_states, keep_trajectories, cdtype, method, dtype, signed, max_trace_error,
-                checkpoint, fingerprint, writer, progress, workers, run_stats):
+                checkpoint, fingerprint, writer, progress, workers, run_stats, spread=False):
     """The chunks from ``tally.done`` on, computed by ``workers`` processes
     (:mod:`jaxredfield._pool`) and accumulated into ``tally`` in chunk order; each finished chunk saved
     to ``checkpoint`` by the writer (signals held during the save)."""
@@ -342,7 +350,8 @@ def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c,
 
     with pbar:
         # start and m are traced: one compilation for every chunk, the last one included
-        _pool.run(problem, range(tally.done, ntraj, B * q), count, workers, accept, run_stats)
+        (_pool.run_spread if spread else _pool.run)(problem, range(tally.done, ntraj, B * q), count,
+                                                    workers, accept, run_stats)
     if writer and not tally.complete:  # ntraj already reached but the flag was not set
         tally.complete = True
         _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
