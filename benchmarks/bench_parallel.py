@@ -222,10 +222,13 @@ class Run:
     def __init__(self, out):
         os.makedirs(out, exist_ok=True)
         self.json, self.md = os.path.join(out, "parallel.json"), os.path.join(out, "parallel.md")
-        self.data = {"machine": _meta.machine(), "rows": {}}
+        self.data = {"machine": _meta.machine(), "rows": {}, "runs": []}
         if os.path.exists(self.json):  # a rerun of some rows keeps the others
             with open(self.json) as f:
-                self.data["rows"] = json.load(f).get("rows", {})
+                old = json.load(f)
+            self.data["rows"] = old.get("rows", {})
+            self.data["runs"] = old.get("runs", [old["machine"]["date"]])
+        self.data["runs"].append(self.data["machine"]["date"])
 
     def put(self, key, value):
         self.data["rows"][key] = value
@@ -242,7 +245,9 @@ def render(data):
     g = lambda k, f="time": rows.get(k, {}).get(f)  # noqa: E731
     lines = ["# Every core: parallel throughput (`benchmarks/bench_parallel.py`)", "",
              f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), {m['platform']}, JAX {m['jax']}, "
-             f"load at start {m['load_at_start']:.2f}. Default arguments; s/traj = median warm call / ntraj.", ""]
+             f"load at start {m['load_at_start']:.2f}. Default arguments; s/traj = median warm call / ntraj. "
+             f"Rows from the runs started {', '.join(data.get('runs', [m['date']]))} (a rerun replaces the rows "
+             "it measures; each row's ratios are within one run).", ""]
     spin1, spin2 = g("ceiling/spin/1"), g("ceiling/spin/2")
     if spin1 and spin2:
         lines += [f"**The cores' own ceiling**: a pure-Python loop alone {spin1:.2f} s, two copies at once "
@@ -251,7 +256,7 @@ def render(data):
               "current vs T_r, local Redfield N = 2; sweep_me: a short mesolve per J), s per call (mesolve, "
               "steadystate: one run, XLA's own threads).", "",
               "| run | L | 1 core (taskset -c 0) | all cores (default) | speed-up | workers | "
-              "first call 1 core / all, s | two pinned single-core processes (ceiling) | ceiling / default |",
+              "first call 1 core / all, s | two pinned single-core processes (ceiling) | default's throughput / ceiling's |",
               "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for key in sorted({k.rsplit("/", 1)[0] for k in rows if k.startswith("jr/")},
                       key=lambda k: (k.split("/")[1], int(k.split("/")[2]))):
