@@ -27,7 +27,9 @@ Design:
   same shapes compiles nothing new.
 - The problem (``(func, args)``: for mcsolve the keys, initial state, propagator,
   unravelling and operators; for :func:`jaxredfield.sweep` the function and its values) is
-  pickled once per run to a temp file (cloudpickle: closures and lambdas travel too); a chunk is named by its first trajectory. A helper holds one chunk
+  pickled once per run to a temp file (cloudpickle: closures and lambdas travel too; a helper
+  loads it only when its SHA-256 matches the digest in an HMAC-authenticated message, see the
+  wire below); a chunk is named by its first trajectory. A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
   chunk held by a helper still compiling is given to a warm one too, and an idle warm helper
   takes a copy of the chunk queued behind another helper's current one (the tail of a run;
@@ -41,8 +43,11 @@ Design:
 from __future__ import annotations
 
 import collections
+import hashlib
+import hmac
 import os
 import pickle
+import secrets
 import selectors
 import struct
 import subprocess
@@ -133,22 +138,41 @@ def compute_chunk(problem, start: int, m: int):
     return func(args, start, m)
 
 
-# --- the wire: length-prefixed pickles over pipes -----------------------------------------
+# --- the wire: authenticated, length-prefixed pickles over pipes ---------------------------
+# Pickle is the one format that carries a sweep's function; a helper unpickles only what its
+# own parent sent: every message carries an HMAC-SHA256 under a key the parent gives the helper
+# as the first bytes of its stdin (an anonymous pipe), and the problem file is accepted only
+# when its SHA-256 matches the digest in an authenticated message.
 
-def _send(f, msg):
+KEY_BYTES = 32
+
+
+def _send(f, msg, key: bytes):
     data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
-    f.write(struct.pack("<Q", len(data)) + data)
+    mac = hmac.new(key, data, hashlib.sha256).digest()
+    f.write(struct.pack("<Q", len(data)) + mac + data)
     f.flush()
 
 
-def _recv(f):
-    head = f.read(8)
-    if len(head) < 8:
+def _recv(f, key: bytes):
+    head = f.read(8 + 32)
+    if len(head) < 40:
         raise EOFError
-    n = struct.unpack("<Q", head)[0]
+    n = struct.unpack("<Q", head[:8])[0]
     data = f.read(n)
     if len(data) < n:
         raise EOFError
+    if not hmac.compare_digest(head[8:], hmac.new(key, data, hashlib.sha256).digest()):
+        raise pickle.UnpicklingError("message not authenticated (wrong HMAC): refused, not unpickled")
+    return pickle.loads(data)
+
+
+def _load_problem(path: str, digest: str):
+    """The problem pickled at ``path``, only if its SHA-256 is ``digest``."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise pickle.UnpicklingError(f"problem file {path!r} does not match its digest: refused")
     return pickle.loads(data)
 
 
@@ -174,6 +198,9 @@ class _Helper:
         self.proc = subprocess.Popen(
             [sys.executable, "-c", boot], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self.log, env=env, start_new_session=True)
+        self.key = secrets.token_bytes(KEY_BYTES)
+        self.proc.stdin.write(self.key)  # the helper's first read: its message key
+        self.proc.stdin.flush()
         self.run_id = None
         self.held = collections.deque()  # chunk starts sent and not yet returned
 
@@ -184,11 +211,12 @@ class _Helper:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def submit(self, run_id, problem_path, start, m):
+    def submit(self, run_id, problem, start, m):
+        """``problem`` = (path, SHA-256 of the file)."""
         if self.run_id != run_id:
-            _send(self.proc.stdin, ("problem", run_id, problem_path))
+            _send(self.proc.stdin, ("problem", run_id) + tuple(problem), self.key)
             self.run_id = run_id
-        _send(self.proc.stdin, ("chunk", run_id, start, m))
+        _send(self.proc.stdin, ("chunk", run_id, start, m), self.key)
         self.held.append(start)
 
     def stderr_tail(self, n=2000) -> str:
@@ -280,8 +308,10 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
     try:
         import cloudpickle
 
+        blob = cloudpickle.dumps(problem, protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as f:
-            cloudpickle.dump(problem, f, protocol=pickle.HIGHEST_PROTOCOL)
+            f.write(blob)
+        path = (path, hashlib.sha256(blob).hexdigest())  # what submit sends
         for h in helpers:
             h.held.clear()
             sel.register(h.proc.stdout, selectors.EVENT_READ, h)
@@ -310,7 +340,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
             for sk, _ in sel.select(timeout):
                 h = sk.data
                 try:
-                    msg = _recv(h.proc.stdout)
+                    msg = _recv(h.proc.stdout, h.key)
                 except (EOFError, OSError, pickle.UnpicklingError):
                     drop(h, f"stopped (exit status {h.proc.wait()})")
                     continue
@@ -431,16 +461,18 @@ def _serve():
 
     problems = {}
     debug = os.environ.get("JAXREDFIELD_WORKER_LOG") == "1"  # timings to the helper's log
+    key = fin.read(KEY_BYTES)
+    if len(key) < KEY_BYTES:
+        return
     while True:
         try:
-            msg = _recv(fin)
+            msg = _recv(fin, key)
         except EOFError:
             return
         if msg[0] == "problem":
-            _, rid, path = msg
+            _, rid, path, digest = msg
             try:
-                with open(path, "rb") as f:
-                    problems = {rid: pickle.load(f)}  # the latest run only
+                problems = {rid: _load_problem(path, digest)}  # the latest run only
             except OSError:  # that run has ended (its file is removed): its chunks are not needed
                 problems = {}
             continue
@@ -457,7 +489,7 @@ def _serve():
         except Exception:  # noqa: BLE001 - reported to the caller
             reply = ("error", rid, start, traceback.format_exc())
         try:
-            _send(fout, reply)
+            _send(fout, reply, key)
         except (BrokenPipeError, OSError):
             return
 

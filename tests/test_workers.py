@@ -136,3 +136,23 @@ def test_default_is_every_usable_core(monkeypatch):
     if cores > 1:  # helpers that would not fit in memory: fewer, with a warning
         with pytest.warns(RuntimeWarning, match="more than the .* GiB available; using 1"):
             assert _workers.resolve_workers(2, cpu=True, multi_process=False, bytes_per_worker=2.0**50) == 1
+
+
+def test_wire_refuses_unauthenticated_messages(tmp_path):
+    """A helper unpickles only what carries its parent's HMAC, and a problem file only when
+    its SHA-256 matches the authenticated digest."""
+    import hashlib
+    import io
+    import pickle
+
+    key = b"k" * 32
+    buf = io.BytesIO()
+    _workers._send(buf, ("chunk", "run", 0, 4), key)
+    assert _workers._recv(io.BytesIO(buf.getvalue()), key) == ("chunk", "run", 0, 4)
+    with pytest.raises(pickle.UnpicklingError, match="not authenticated"):
+        _workers._recv(io.BytesIO(buf.getvalue()), b"x" * 32)
+    path = tmp_path / "p.pkl"
+    path.write_bytes(pickle.dumps([1, 2]))
+    assert _workers._load_problem(str(path), hashlib.sha256(path.read_bytes()).hexdigest()) == [1, 2]
+    with pytest.raises(pickle.UnpicklingError, match="does not match its digest"):
+        _workers._load_problem(str(path), "0" * 64)
