@@ -72,22 +72,20 @@ def sweep(f, values, *, workers: int | None = None, chunk: int = 1):
     paper's chains up to L ~ 10); a run that already fills the cores gains nothing.
     """
     chunk = check_positive_int(chunk, "chunk")
+    w = _pool.resolve_workers(workers, cpu=jax.default_backend() == "cpu",
+                              multi_process=jax.process_count() > 1, bytes_per_worker=0)
     if isinstance(values, jax.core.Tracer):
-        return _traced_sweep(f, values, workers, chunk)
+        return _traced_sweep(f, values, w, chunk)
     values = np.asarray(values)
     if values.ndim == 0:
         raise ValueError(f"`values` must have a leading axis of parameter values, got a scalar {values!r}; "
                          "pass e.g. np.linspace(1.0, 3.0, 32)")
     if values.shape[0] == 0:
         raise ValueError("`values` is empty: pass at least one parameter value")
-    w = _pool.resolve_workers(workers, cpu=jax.default_backend() == "cpu",
-                              multi_process=jax.process_count() > 1, bytes_per_worker=0)
     return jax.tree_util.tree_map(jnp.asarray, _run(f, values, w, chunk))
 
 
-def _traced_sweep(f, values, workers, chunk):
-    w = _pool.resolve_workers(workers, cpu=jax.default_backend() == "cpu",
-                              multi_process=jax.process_count() > 1, bytes_per_worker=0)
+def _traced_sweep(f, values, w, chunk):
     out1 = jax.eval_shape(f, jax.ShapeDtypeStruct(values.shape[1:], values.dtype))
     n = values.shape[0]
     batched = jax.tree_util.tree_map(lambda s: jax.ShapeDtypeStruct((n,) + s.shape, s.dtype), out1)
