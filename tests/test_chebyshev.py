@@ -73,7 +73,9 @@ def test_matrix_free_nonhermitian_hamiltonian_matches_dense(rng):
         assert np.abs(np.linalg.eigvalsh(anti)).max() <= -P.c.imag / P.R + 1e-12, name
 
 
-@pytest.mark.parametrize("dtype,tol", [(jnp.complex128, 1e-9), (jnp.complex64, 2e-5)])
+# complex64 slow-marked (~50 s); single precision end to end is checked in the default run by
+# tests/test_trajectories_checkpoint.py::test_complex64_close_to_complex128
+@pytest.mark.parametrize("dtype,tol", [(jnp.complex128, 1e-9), pytest.param(jnp.complex64, 2e-5, marks=pytest.mark.slow)])
 def test_propagate_matches_expm(rng, dtype, tol):
     for name, eq in _cases(rng).items():
         P = ChebyshevPropagator.build(eq.hamiltonian, eq.jumps, dtype=dtype)

@@ -88,6 +88,8 @@ def _run_workers(tmp_path):
     return [np.load(tmp_path / f"out{pid}.npz") for pid in range(2)], ckpt
 
 
+@pytest.mark.slow  # ~35 s; two processes joined by jax.distributed against one process are also the
+# default run's test_slurm_step_joins_and_matches_one_process (the same code after the initialization)
 def test_two_processes_match_one_process(tmp_path):
     """Both processes of the 2-process run return the same result, equal (1e-12) to the
     one-process run of the same arguments; the checkpoint (written by process 0 only) is

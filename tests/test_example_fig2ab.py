@@ -3,10 +3,14 @@
 import csv
 
 import numpy as np
+import pytest
 
 from .test_examples import load
 
 
+# ~35 s; the Fig. 2 ordering of the equations is the default run's
+# tests/test_paper_claims.py::test_fig2_ordering_at_T_2p2 (the script: `-m slow`)
+@pytest.mark.slow
 def test_fig2ab_reduced(tmp_path):
     L = 4
     ts, E, res = load("fig2ab_populations").main(["--L", str(L), "--tmax", "20", "--nt", "11",

@@ -3,10 +3,14 @@
 import csv
 
 import numpy as np
+import pytest
 
 from .test_examples import load
 
 
+# ~35 s; the error's power law in tau_B/tau_S is the default run's
+# tests/test_paper_claims.py::test_fig3a_error_scaling_with_bath_memory_time (the script: `-m slow`)
+@pytest.mark.slow
 def test_fig3a_reduced(tmp_path):
     """Between T = 4h and 16h (tau_B/tau_S = 0.040 .. 0.0099) the error falls with the order N
     at each T and as a power law in tau_B/tau_S whose exponent grows with N: N+1 for odd N,

@@ -27,6 +27,9 @@ class DiffraxDopri8(dfx.Dopri8):
 
 
 PAIRS = [(DiffraxTsit5, FusedTsit5), (DiffraxDopri8, FusedDopri8)]
+# the whole-solve and gradient checks of Tsit5 are slow-marked (~55 s together); the default
+# Dopri8 runs them in the default run, Tsit5's stages are checked step by step there
+SLOW_TSIT5 = [pytest.param(DiffraxTsit5, FusedTsit5, marks=pytest.mark.slow), (DiffraxDopri8, FusedDopri8)]
 
 
 def _solve(solver, rho0, M, rtol, ts, y_scale=1.0):
@@ -71,7 +74,7 @@ def test_one_step_equals_diffrax(generic, fused):
         assert np.abs(out[0][1]).max() > 1e-15  # a nonzero error estimate was compared
 
 
-@pytest.mark.parametrize("generic,fused", PAIRS)
+@pytest.mark.parametrize("generic,fused", SLOW_TSIT5)
 def test_whole_solve_as_diffrax(generic, fused):
     """Whole solves, with and without rejected steps. Tsit5 takes the same steps as diffrax's
     to round-off. Dopri8's embedded error estimate is a sum with cancellation (sum |b_err_j|
@@ -110,7 +113,7 @@ def test_accuracy_against_the_matrix_exponential(fused):
         assert np.abs(y.reshape(-1) - scipy.linalg.expm(Mn * t) @ r0).max() < 1e-9
 
 
-@pytest.mark.parametrize("generic,fused", PAIRS)
+@pytest.mark.parametrize("generic,fused", SLOW_TSIT5)
 def test_gradient_and_vmap_match_diffrax(generic, fused):
     M, rho0 = _liouvillian()
     ts = jnp.linspace(0.0, 2.0, 3)

@@ -26,6 +26,9 @@ def test_iterative_steadystate_gradient_matches_central_differences():
     np.testing.assert_allclose(g, fd, rtol=1e-5)
 
 
+@pytest.mark.slow  # ~110 s on a slow 2-core machine (compilation); the same routes against central
+# differences in the default run: test_iterative_steadystate_gradient_matches_central_differences,
+# tests/test_solvers.py and tests/test_sweep.py::test_gradient_through_sweep
 def test_gradient_example_writes_outputs(tmp_path):
     """The example at L = 3, N = 1: steady state (dense, implicit differentiation) and mesolve
     (t = 2, diffrax adjoint) gradients against central differences, relative error <= 1e-5

@@ -26,7 +26,9 @@ def up_state(L):
     return psi
 
 
-@pytest.mark.parametrize("L, N", [(5, 1), (5, 4), (6, 1), (6, 4)])
+# two of the four in the default run (~25 s each): both orders N, both chain lengths
+@pytest.mark.parametrize("L, N", [pytest.param(5, 1, marks=pytest.mark.slow), (5, 4), (6, 1),
+                                  pytest.param(6, 4, marks=pytest.mark.slow)])
 def test_signed_average_is_local_redfield(L, N):
     """2000 signed trajectories of pseudo_lindblad(local_redfield, lambda_loc) against mesolve
     of local Redfield: every sigma^z_i and current at t = 0.5, 1, 1.5 within 4 standard errors

@@ -126,7 +126,9 @@ def test_checkpoint_mismatch_and_corruption(setup, tmp_path):
         mcsolve(key=jax.random.key(1), checkpoint=path, **small)
 
 
-@pytest.mark.parametrize("engine", ["chebyshev", "mps"])
+# the MPS run slow-marked (~65 s, two fresh processes compiling the MPS engine); the sharding code
+# path is the same for both engines (the MPS one also in tests/test_workers.py, 2 workers)
+@pytest.mark.parametrize("engine", ["chebyshev", pytest.param("mps", marks=pytest.mark.slow)])
 def test_sharded_over_4_devices_matches_1_device(engine):
     """Each chunk's trajectory axis split over 4 (virtual CPU) devices gives the 1-device result.
     The MPS engine (bond 2 at L = 4: the SVDs truncate) also chooses its bond sizes per batch,

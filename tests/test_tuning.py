@@ -127,6 +127,8 @@ def test_bad_input(system3):
         jr.tune(loss, p0, steps=3, learning_rate=1e6)
 
 
+@pytest.mark.slow  # ~70 s (the example's compilations); jr.tune and its loss gradients are checked in the
+# default run above (reproducibility, analytic minimum, finite differences)
 def test_tune_example_transfers(tmp_path):
     """examples/tune_lambda.py at reduced size: tuned on L = 3 (T = 2.2, N = 1, 20 Adam steps,
     lr 0.05), applied to L = 4. The distances it reports are checked against the reference

@@ -44,7 +44,8 @@ CASES = {
 
 
 @needs_two
-@pytest.mark.parametrize("case", list(CASES))
+# signed slow-marked (~22 s): it runs the same pool and chunk code as the Lindblad case
+@pytest.mark.parametrize("case", [pytest.param(c, marks=pytest.mark.slow) if c == "signed" else c for c in CASES])
 def test_two_workers_equal_one(case):
     """Same key -> the same jumps and values, bitwise, with 1 and 2 worker processes; the
     helpers did compute (chunks_by_helpers > 0)."""
