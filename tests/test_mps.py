@@ -444,3 +444,18 @@ def test_expect_many_matches_expect_local_and_dense():
     dense = np.array([psi.conj() @ np.asarray(jr.LocalOperator(a, s, L, d).dense()) @ psi for a, s in ops])
     np.testing.assert_allclose(got, one, rtol=1e-12, atol=1e-12 * np.abs(dense).max())
     np.testing.assert_allclose(got, dense, rtol=1e-10, atol=1e-10 * np.abs(dense).max())
+
+
+def test_expect_many_program_does_not_grow_with_the_number_of_operators():
+    """The traced program of a profile and every current (issue 29): the same number of
+    equations at L = 6 and L = 40 (one scan per operator width, the first sites traced), so
+    compilation does not grow with L; before, each operator added its own branches."""
+    def n_eqns(L):
+        mps = M.from_product(np.tile([1.0, 0.0], (L, 1)), 8)
+        sz = np.diag([1.0, -1.0])
+        ops = [(sz, (i,)) for i in range(L)] + [(np.kron(sz, sz), (i, i + 1)) for i in range(L - 1)]
+        for center_at_0 in (False, True):
+            jaxpr = jax.make_jaxpr(lambda t: M.expect_many(M.MatrixProductState(t), ops, center_at_0))(mps.tensors)
+            yield len(jaxpr.eqns)
+
+    assert list(n_eqns(6)) == list(n_eqns(40))

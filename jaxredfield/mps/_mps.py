@@ -163,7 +163,9 @@ def _check_sites(sites, L: int) -> tuple:
 def _as_local(matrix, sites, d):
     """(first site, k, matrix in ascending site order)."""
     target = tuple(sorted(sites))
-    m = embed(jnp.asarray(matrix), sites, target, d) if sites != target else jnp.asarray(matrix)
+    # concrete matrices stay NumPy (one constant each, no traced conversion per operator)
+    matrix = matrix if isinstance(matrix, jax.core.Tracer) else np.asarray(matrix)
+    m = embed(matrix, sites, target, d) if sites != target else matrix
     return target[0], len(sites), m
 
 
@@ -211,30 +213,39 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     if center_at_0:  # left scan up to the last site of ops; right environments: identities
         last = max([j + k for j, k, _ in groups], default=1)
         el = jnp.concatenate([start[None], _envs(t, np.arange(last - 1), "left", axis_name, bonds)])
-        eye = jnp.eye(chi, dtype=t.dtype)
-        right_env = lambda jk: jnp.where(jk < L, eye, start)  # noqa: E731 (e_0 e_0^T past the end)
+        right_env = lambda jk, c: jnp.where(jk < L, jnp.eye(c, dtype=t.dtype), start[:c, :c])  # noqa: E731
+        # (the identity inside the chain; e_0 e_0^T past its end)
     else:
         el = jnp.concatenate([start[None], _envs(t, np.arange(L), "left", axis_name, bonds)])  # el[j]: sites < j
         er = jnp.concatenate([_envs(t, np.arange(L - 1, -1, -1), "right", axis_name, bonds)[::-1],
                               start[None]])  # er[j]: sites >= j
-        right_env = lambda jk: er[jk]  # noqa: E731
+        right_env = lambda jk, c: jax.lax.dynamic_slice(er, (jk, 0, 0), (1, c, c))[0]  # noqa: E731
     # one scan per operator width k over the operators of that width (their first sites traced):
     # the traced program does not grow with the number of operators (a profile and every
     # current of an L = 100 chain: 199 operators, two scans)
     out, order = [], []
     for k in sorted({k for _, k, _ in groups}):
         mine = [n for n, g in enumerate(groups) if g[1] == k]
-        js = jnp.asarray([groups[n][0] for n in mine], jnp.int32)
-        ms = jnp.stack([groups[n][2].astype(t.dtype) for n in mine])
+        js = jnp.asarray(np.array([groups[n][0] for n in mine]))
+        mats = [groups[n][2] for n in mine]
+        if any(isinstance(m, jax.core.Tracer) for m in mats):
+            ms = jnp.stack([m.astype(t.dtype) for m in mats])
+        else:  # one constant, not one traced stack entry per operator
+            ms = jnp.asarray(np.stack([np.asarray(m) for m in mats]), t.dtype)
 
         def one(_, x, k=k):
             j, m = x
 
-            def at(c):  # the block's outer bonds at size c, its inner ones at chi
-                theta = _block(t, j, k, c)
+            def at(c):  # the block's outer bonds at size c, its inner ones at chi; reads
+                # only that region of the storage and of the environments (dynamic slices)
+                shape = lambda i: (c if i == 0 else chi, d, c if i == k - 1 else chi)  # noqa: E731
+                theta = jax.lax.dynamic_slice(t, (j, 0, 0, 0), (1,) + shape(0))[0]
+                for i in range(1, k):
+                    nxt = jax.lax.dynamic_slice(t, (j + i, 0, 0, 0), (1,) + shape(i))[0]
+                    theta = jnp.einsum("axc,csb->axsb", theta, nxt).reshape(c, -1, nxt.shape[-1])
                 phi = jnp.einsum("uv,avb->aub", m, theta)
-                return jnp.einsum("ab,auc,bud,cd->", el[j][:c, :c], phi, theta.conj(),
-                                  right_env(j + k)[:c, :c])
+                left = jax.lax.dynamic_slice(el, (j, 0, 0), (1, c, c))[0]
+                return jnp.einsum("ab,auc,bud,cd->", left, phi, theta.conj(), right_env(j + k, c))
 
             return None, by_size(jnp.maximum(bonds[j], bonds[j + k]), chi, at, axis_name)
 

@@ -131,12 +131,9 @@ def lane(key, first, stride, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         want = ~rooting & (t_sv <= t_next)  # the save time lies in (t, t_next]
         s_sv = jnp.where(t_sv >= t_next, s, jnp.clip(t_sv - t, 0.0, s))
         inside = want & (s_sv > 0) & (s_sv < s)
-        if hasattr(prop, "propagate_pair"):  # the same, its step traced once (MPS)
-            psi_s, psi_sv = prop.propagate_pair(psi, s, s_sv, any_lane(inside), axis_name)
-        else:
-            psi_s, psi_sv = jax.lax.cond(
-                any_lane(inside), lambda: prop.propagate(psi, s, axis_name, s_save=s_sv),
-                lambda: (lambda p: (p, p))(prop.propagate(psi, s, axis_name)))
+        psi_s, psi_sv = jax.lax.cond(
+            any_lane(inside), lambda: prop.propagate(psi, s, axis_name, s_save=s_sv),
+            lambda: (lambda p: (p, p))(prop.propagate(psi, s, axis_name)))
         # the end points exactly, whichever branch the batch took
         psi_sv = _sel(s_sv <= 0, psi, _sel(s_sv >= s, psi_s, psi_sv))
         if not K:

@@ -78,26 +78,6 @@ class MPSPropagator(eqx.Module):
         step = lambda s: (lambda r: (r[0], w + r[1]))(self.tebd.step(mps, s, axis_name))
         return step(s) if s_save is None else (step(s), step(s_save))
 
-    def propagate_pair(self, psi, s, s_save, save, axis_name=None):
-        """(step of length s, step of length s_save from the same start if ``save`` (an
-        unbatched bool) else the first again): what the loop's ``lax.cond`` between
-        :meth:`propagate` with and without ``s_save`` gives, with the TEBD step traced once
-        (a loop of one or two iterations over the lengths) instead of three times -- the
-        trajectory program's compile time is mostly its TEBD sweeps (issue 29)."""
-        mps, w = psi
-        lengths = jnp.stack([s, s_save]).astype(jnp.result_type(s, s_save))
-        out0 = (jnp.zeros((2,) + mps.tensors.shape, mps.tensors.dtype), jnp.zeros((2,), jnp.result_type(w)))
-
-        def body(c):
-            i, (ts, ws) = c
-            m, cut = self.tebd.step(mps, lengths[i], axis_name)
-            return i + 1, (ts.at[i].set(m.tensors), ws.at[i].set(w + cut))
-
-        n = 1 + jnp.asarray(save).astype(jnp.int32)
-        _, (ts, ws) = jax.lax.while_loop(lambda c: c[0] < n, body, (jnp.zeros((), jnp.int32), out0))
-        k = jnp.where(save, 1, 0)
-        return (MatrixProductState(ts[0]), ws[0]), (MatrixProductState(ts[k]), ws[k])
-
 
 class MPSUnravelling(Unravelling):
     """:class:`Unravelling` with the state operations of an MPS (module docstring).

@@ -35,12 +35,7 @@ class Propagator(Protocol):
         """exp(-i H_nh s) psi for |s| <= max_step (s < 0: backwards, short root-finding
         steps); with ``s_save`` (0 <= s_save <= s) the pair (psi(s), psi(s_save)) from one
         integration. Pure and jittable, ``s`` may be traced. Under
-        ``jax.vmap(..., axis_name=axis_name)`` the vmap axis name is passed.
-
-        Optional: ``propagate_pair(psi, s, s_save, save, axis_name)`` = the pair with
-        ``s_save`` if ``save`` else (psi(s), psi(s)), for a propagator whose program is large
-        (the MPS one traces its TEBD step once there instead of in both branches of a
-        ``lax.cond``)."""
+        ``jax.vmap(..., axis_name=axis_name)`` the vmap axis name is passed."""
 
 
 class DiffraxPropagator(eqx.Module):
