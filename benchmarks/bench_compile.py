@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -116,7 +117,8 @@ def render(data) -> str:
              f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), JAX {m['jax']}, load at start "
              f"{m['load_at_start']:.2f}. Each row a fresh process, default arguments except the bond, "
              "every sigma^z_i measured (method: the script's docstring). `before`: the package of "
-             f"revision {data.get('baseline') or '-'} in the same run.", "",
+             f"revision {data.get('baseline') or '-'} in the same run. Runs: {', '.join(data.get('runs', []))} "
+             "(a rerun replaces the rows it measures).", "",
              "| engine | L | bond | cache | code | first call s | trace s | lower s | XLA compile s | "
              "warm | warm unit |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
@@ -154,8 +156,21 @@ def main(argv=None):
     finally:
         if tmp:
             subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tmp], capture_output=True)
-    data = {"machine": machine(), "baseline": args.baseline, "rows": out}
     res = os.path.join(HERE, "results")
+    # a rerun of some rows keeps the file's other rows (each row's before/after pair is one run's)
+    key = lambda r: (r["kind"], r["L"], r["chi"], r["cached"], r["code"])  # noqa: E731
+    try:
+        with open(os.path.join(res, "compile.json")) as f:
+            old = json.load(f)
+        kept = [r for r in old["rows"] if key(r) not in {key(x) for x in out}]
+        runs = old.get("runs", [old["machine"]["date"]])
+    except (OSError, ValueError, KeyError):
+        kept, runs = [], []
+    order = {k: i for i, k in enumerate(ROWS)}
+    rows = sorted(kept + out, key=lambda r: (order.get((r["kind"], r["L"], r["chi"]), 99), r["cached"],
+                                             r["code"] != "now"))
+    data = {"machine": machine(), "baseline": args.baseline, "rows": rows,
+            "runs": runs + [time.strftime("%Y-%m-%d %H:%M:%S %Z")]}
     write_results(os.path.join(res, "compile.json"), os.path.join(res, "compile.md"), data, render)
     print(render(data))
 
