@@ -32,7 +32,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -144,6 +143,7 @@ def main(argv=None):
         subprocess.run(["git", "-C", ROOT, "worktree", "add", "-f", "--detach", tmp, args.baseline],
                        check=True, capture_output=True)
         codes.append(("before", tmp))
+    meta = machine()  # the date and load when the run starts
     out = []
     try:
         for kind, L, chi in rows:
@@ -169,8 +169,7 @@ def main(argv=None):
     order = {k: i for i, k in enumerate(ROWS)}
     rows = sorted(kept + out, key=lambda r: (order.get((r["kind"], r["L"], r["chi"]), 99), r["cached"],
                                              r["code"] != "now"))
-    data = {"machine": machine(), "baseline": args.baseline, "rows": rows,
-            "runs": runs + [time.strftime("%Y-%m-%d %H:%M:%S %Z")]}
+    data = {"machine": meta, "baseline": args.baseline, "rows": rows, "runs": runs + [meta["date"]]}
     write_results(os.path.join(res, "compile.json"), os.path.join(res, "compile.md"), data, render)
     print(render(data))
 
