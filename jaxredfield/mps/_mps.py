@@ -171,14 +171,17 @@ def _as_local(matrix, sites, d):
 
 def _block(t, j, k: int, c=None):
     """The k-site tensor of sites j..j+k-1 (j may be traced, k static), shape (c, d^k, c):
-    its outer bonds at size ``c`` (default chi), the inner ones at chi."""
-    chi = t.shape[-3]
+    its outer bonds at size ``c`` (default chi), the inner ones at chi. Reads only that region
+    of the storage, (c, d, chi) on the first site and (chi, d, c) on the last (dynamic slices;
+    the TEBD gates and :func:`expect_many` run at the sizes of :func:`by_size`)."""
+    chi, d = t.shape[-3], t.shape[-2]
     c = chi if c is None else c
-    theta = t[j][:c]
+    shape = lambda i: (c if i == 0 else chi, d, c if i == k - 1 else chi)  # noqa: E731
+    theta = jax.lax.dynamic_slice(t, (j, 0, 0, 0), (1,) + shape(0))[0]
     for i in range(1, k):
-        nxt = t[j + i][..., :c] if i == k - 1 else t[j + i]
+        nxt = jax.lax.dynamic_slice(t, (j + i, 0, 0, 0), (1,) + shape(i))[0]
         theta = jnp.einsum("axc,csb->axsb", theta, nxt).reshape(c, -1, nxt.shape[-1])
-    return theta[..., :c]
+    return theta
 
 
 def expect_local(mps: MatrixProductState, matrix, sites) -> jax.Array:
@@ -238,11 +241,7 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
 
             def at(c):  # the block's outer bonds at size c, its inner ones at chi; reads
                 # only that region of the storage and of the environments (dynamic slices)
-                shape = lambda i: (c if i == 0 else chi, d, c if i == k - 1 else chi)  # noqa: E731
-                theta = jax.lax.dynamic_slice(t, (j, 0, 0, 0), (1,) + shape(0))[0]
-                for i in range(1, k):
-                    nxt = jax.lax.dynamic_slice(t, (j + i, 0, 0, 0), (1,) + shape(i))[0]
-                    theta = jnp.einsum("axc,csb->axsb", theta, nxt).reshape(c, -1, nxt.shape[-1])
+                theta = _block(t, j, k, c)
                 phi = jnp.einsum("uv,avb->aub", m, theta)
                 left = jax.lax.dynamic_slice(el, (j, 0, 0), (1, c, c))[0]
                 return jnp.einsum("ab,auc,bud,cd->", left, phi, theta.conj(), right_env(j + k, c))

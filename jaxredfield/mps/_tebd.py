@@ -51,7 +51,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..operators import embed
-from ._mps import MatrixProductState, _clean, _pad, bond_dims, by_size, split_block, used
+from ._mps import MatrixProductState, _block, _clean, _pad, bond_dims, by_size, split_block, used
 
 
 def damping_from_jumps(jumps) -> list:
@@ -160,12 +160,7 @@ class TEBD(eqx.Module):
             t, bonds = carry
 
             def at(c):
-                shape = lambda i: (c if i == 0 else chi, d, c if i == w - 1 else chi)  # noqa: E731
-                theta = jax.lax.dynamic_slice(t, (b, 0, 0, 0), (1,) + shape(0))[0]
-                for i in range(1, w):
-                    nxt = jax.lax.dynamic_slice(t, (b + i, 0, 0, 0), (1,) + shape(i))[0]
-                    theta = jnp.einsum("axc,csb->axsb", theta, nxt).reshape(c, -1, nxt.shape[-1])
-                theta = jnp.einsum("uv,avb->aub", g.astype(t.dtype), theta)
+                theta = jnp.einsum("uv,avb->aub", g.astype(t.dtype), _block(t, b, w, c))
                 parts, cut = split_block(theta, w, chi, d, center, self.cutoff)
                 inner = jnp.stack([used(a, "left") for a in parts[1:]]).astype(bonds.dtype)
                 return jnp.stack([_pad(a, chi) for a in parts]), cut, inner
