@@ -32,8 +32,10 @@ Design:
   wire below); a chunk is named by its first trajectory. A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
   chunk held by a helper still compiling is given to a warm one too, and an idle warm helper
-  takes a copy of the chunk queued behind another helper's current one (the tail of a run;
-  the first result is used, they are identical). Results are accepted **in chunk order**, so the accumulation, the
+  takes over the chunk queued behind another helper's current one (the tail of a run), which
+  is cancelled there: a helper reads every waiting message before it starts a chunk and skips
+  a cancelled one. Where both computed a chunk the first result is used (they are identical);
+  chunks still queued when a run ends are cancelled, so the next run finds its cores free. Results are accepted **in chunk order**, so the accumulation, the
   checkpoints and every number are the same as with one process (trajectory n uses
   ``fold_in(key, n)``; the same compiled program on the same CPU; tested bitwise).
 - A helper that dies (killed, out of memory) is dropped with a warning and its chunks are
@@ -45,6 +47,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import io
 import os
 import pickle
 import secrets
@@ -203,6 +206,7 @@ class _Helper:
         self.proc.stdin.flush()
         self.run_id = None
         self.held = collections.deque()  # chunk starts sent and not yet returned
+        self.cancelled = set()  # of the current run
 
     @property
     def pid(self) -> int:
@@ -218,6 +222,16 @@ class _Helper:
             self.run_id = run_id
         _send(self.proc.stdin, ("chunk", run_id, start, m), self.key)
         self.held.append(start)
+
+    def cancel(self, run_id, start):
+        """Skip chunk ``start`` if it has not started (the helper answers "skipped"; one that
+        has started is finished and answered as usual)."""
+        if start not in self.cancelled:
+            self.cancelled.add(start)
+            try:
+                _send(self.proc.stdin, ("cancel", run_id, start), self.key)
+            except (OSError, ValueError):  # it died meanwhile: seen by collect
+                pass
 
     def stderr_tail(self, n=2000) -> str:
         try:
@@ -314,6 +328,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
         path = (path, hashlib.sha256(blob).hexdigest())  # what submit sends
         for h in helpers:
             h.held.clear()
+            h.cancelled.clear()
             sel.register(h.proc.stdout, selectors.EVENT_READ, h)
         pending = collections.deque(starts)
         needed = set(starts)  # not yet computed (by anyone)
@@ -351,12 +366,17 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                     raise RuntimeError(f"helper process {h.pid} failed on the chunk starting at "
                                        f"item {s}:\n{msg[3]}")
                 h.held.remove(s)
+                if kind == "skipped":  # cancelled before it started: another helper returned it
+                    continue
                 chunk_time.append(time.perf_counter() - sent[s])  # the fastest: a compiled helper's
                 warm.add(h)
                 if s in needed:  # else this process computed it meanwhile (identical)
                     needed.discard(s)
                     done[s] = msg[3]
                     tally["chunks_by_helpers"] += 1
+                    for o in helpers:  # a copy queued elsewhere is not started
+                        if o is not h and s in o.held:
+                            o.cancel(run_id, s)
 
         def compute_here(s):
             if s in needed:
@@ -387,19 +407,26 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                 # takes a chunk that a cold one has held for more than twice a warm chunk's time
                 now = time.perf_counter()
                 slow = [s for s in cold if chunk_time and now - sent[s] > 2 * min(chunk_time) + 0.5]
-                # the tail: a warm helper with nothing to do takes a copy of the chunk waiting
-                # (not yet started) behind another helper's current one
-                queued = [h.held[-1] for h in helpers if len(h.held) > 1 and h.held[-1] in needed]
-                for s in (slow + queued) if warm and not pending else ():
+                # the tail: a warm helper with nothing to do takes over the chunk waiting
+                # (not yet started) behind another helper's current one; that one is told to
+                # skip it (if it has started it meanwhile, the first result is used)
+                queued = {h.held[-1]: h for h in helpers if len(h.held) > 1 and h.held[-1] in needed
+                          and h.held[-1] not in h.cancelled}
+                for s in (slow + list(queued)) if warm and not pending else ():
                     w = min(warm, key=lambda h: len(h.held))
                     if (len(w.held) < DEPTH if s in slow else not w.held) and s not in w.held:
                         try:
                             w.submit(run_id, path, s, count(s))
                             sent[s] = now
                         except (OSError, ValueError):  # it died meanwhile: seen by collect
-                            pass
+                            continue
+                        if s in queued:
+                            queued[s].cancel(run_id, s)
                 collect(0.2)
             flush()
+        for h in helpers:  # copies still queued in a helper would delay the next run
+            for s in list(h.held):
+                h.cancel(run_id, s)
         ok = True
     finally:
         sel.close()
@@ -450,9 +477,52 @@ def run_spread(problem, starts, count, workers: int, accept, stats: dict | None 
 
 # --- the helper's side ----------------------------------------------------------------------
 
+class _Inbox:
+    """A helper's view of its stdin: frames read as they arrive (``os.read`` on the raw pipe,
+    so ``select`` sees exactly what is unread), to drain every waiting message -- a cancel
+    behind a chunk included -- before the next chunk starts."""
+
+    def __init__(self, fd: int):
+        self.fd, self.buf, self.eof = fd, bytearray(), False
+
+    def _fill(self, timeout) -> None:
+        import select
+
+        if self.eof or not select.select([self.fd], [], [], timeout)[0]:
+            return
+        data = os.read(self.fd, 1 << 20)
+        self.buf += data
+        self.eof = not data
+
+    def read_exact(self, n: int) -> bytes:
+        while len(self.buf) < n and not self.eof:
+            self._fill(None)
+        out, self.buf[:n] = bytes(self.buf[:n]), b""
+        return out
+
+    def messages(self, key: bytes, block: bool) -> list:
+        """The complete messages waiting (at least one if ``block``; EOFError at the end)."""
+        self._fill(0)
+        while True:
+            out = []
+            while len(self.buf) >= 40:
+                n = struct.unpack("<Q", self.buf[:8])[0]
+                if len(self.buf) < 40 + n:
+                    break
+                frame, self.buf[:40 + n] = bytes(self.buf[:40 + n]), b""
+                out.append(_recv(io.BytesIO(frame), key))
+            if out or not block:
+                return out
+            if self.eof:
+                raise EOFError
+            self._fill(None)
+
+
 def _serve():
-    """A helper's loop: read a problem, compute chunks, send results; exit on EOF."""
-    fin = sys.stdin.buffer
+    """A helper's loop: read a problem, compute chunks, send results; exit on EOF. Before each
+    chunk every waiting message is read, so a chunk cancelled meanwhile (another helper
+    returned it first) is skipped, not computed."""
+    inbox = _Inbox(sys.stdin.fileno())
     fout = os.fdopen(os.dup(sys.stdout.fileno()), "wb")
     os.dup2(sys.stderr.fileno(), sys.stdout.fileno())  # stray prints must not reach the wire
     import jaxredfield  # (float64, XLA flags: as in the caller)
@@ -461,38 +531,49 @@ def _serve():
 
     problems = {}
     debug = os.environ.get("JAXREDFIELD_WORKER_LOG") == "1"  # timings to the helper's log
-    key = fin.read(KEY_BYTES)
+    key = inbox.read_exact(KEY_BYTES)
     if len(key) < KEY_BYTES:
         return
+    queue, cancelled = collections.deque(), set()
     while True:
         try:
-            msg = _recv(fin, key)
+            waiting = inbox.messages(key, block=not queue)
         except EOFError:
             return
-        if msg[0] == "problem":
-            _, rid, path, digest = msg
-            try:
-                problems = {rid: _load_problem(path, digest)}  # the latest run only
-            except OSError:  # that run has ended (its file is removed): its chunks are not needed
-                problems = {}
+        for msg in waiting:
+            if msg[0] == "problem":
+                _, rid, path, digest = msg
+                try:
+                    problems = {rid: _load_problem(path, digest)}  # the latest run only
+                except OSError:  # that run has ended (its file is removed): its chunks are not needed
+                    problems = {}
+                queue = collections.deque(c for c in queue if c[1] == rid)
+                cancelled = set()
+            elif msg[0] == "cancel":
+                cancelled.add(msg[1:3])
+            else:
+                queue.append(msg)
+        if not queue:
             continue
-        _, rid, start, m = msg
-        try:
-            t0 = time.perf_counter()
-            if rid not in problems:
-                raise RuntimeError(f"the problem of run {rid} could not be read")
-            out = compute_chunk(problems[rid], start, m)
-            if debug:
-                print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s",
-                      file=sys.stderr, flush=True)
-            reply = ("done", rid, start, out)
-        except Exception:  # noqa: BLE001 - reported to the caller
-            reply = ("error", rid, start, traceback.format_exc())
+        _, rid, start, m = queue.popleft()
+        if (rid, start) in cancelled:
+            reply = ("skipped", rid, start)
+        else:
+            try:
+                t0 = time.perf_counter()
+                if rid not in problems:
+                    raise RuntimeError(f"the problem of run {rid} could not be read")
+                out = compute_chunk(problems[rid], start, m)
+                if debug:
+                    print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s",
+                          file=sys.stderr, flush=True)
+                reply = ("done", rid, start, out)
+            except Exception:  # noqa: BLE001 - reported to the caller
+                reply = ("error", rid, start, traceback.format_exc())
         try:
             _send(fout, reply, key)
         except (BrokenPipeError, OSError):
             return
-
 
 if __name__ == "__main__":
     _serve()

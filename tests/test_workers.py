@@ -190,3 +190,39 @@ def test_wire_refuses_unauthenticated_messages(tmp_path):
     assert _workers._load_problem(str(path), hashlib.sha256(path.read_bytes()).hexdigest()) == [1, 2]
     with pytest.raises(pickle.UnpicklingError, match="does not match its digest"):
         _workers._load_problem(str(path), "0" * 64)
+
+
+def test_helper_skips_a_chunk_cancelled_while_queued(tmp_path):
+    """The tail of a run: a chunk queued behind a helper's current one and then cancelled
+    (another helper took it over) is answered "skipped", never computed; a cancel that comes
+    after a chunk has started does not interrupt it (the result is sent as usual)."""
+    import hashlib
+    import pickle
+
+    import cloudpickle
+
+    def _logged(args, start, m):
+        import time
+
+        time.sleep(args[1])
+        with open(args[0], "a") as f:
+            f.write(f"{start}\n")
+        return start
+
+    log = tmp_path / "computed"
+    blob = cloudpickle.dumps((_logged, (str(log), 1.0)), protocol=pickle.HIGHEST_PROTOCOL)
+    path = tmp_path / "problem.pkl"
+    path.write_bytes(blob)
+    problem = (str(path), hashlib.sha256(blob).hexdigest())
+    h = _workers._Helper(_workers.usable_cores()[0])
+    try:
+        h.submit("run", problem, 0, 1)
+        h.submit("run", problem, 1, 1)
+        h.submit("run", problem, 2, 1)
+        h.cancel("run", 1)  # arrives while chunk 0 runs (1 s each)
+        replies = [_workers._recv(h.proc.stdout, h.key)[:3] for _ in range(3)]
+        h.cancel("run", 2)  # chunk 2 has started (or finished): computed all the same
+    finally:
+        h.stop()
+    assert replies == [("done", "run", 0), ("skipped", "run", 1), ("done", "run", 2)]
+    assert log.read_text().split() == ["0", "2"]
