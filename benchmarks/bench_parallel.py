@@ -315,7 +315,7 @@ def main():
         ps = [launch(["--spin"], c) for c in (0, 1)]
         both = [finish(p, 120) for p in ps]
         run.put("ceiling/spin/2", {"time": float(np.mean([b["time"] for b in both])), "each": both})
-    specs = [("lindblad", L, {"ntraj": NTRAJ.get(L, 16)}) for L in args.sizes]
+    specs = [("lindblad", L, {"ntraj": NTRAJ.get(L, 16), "reps": 7 if L <= 12 else 3}) for L in args.sizes]  # short calls: more reps (noise)
     specs += [("signed", args.signed_L, {"ntraj": 64}), ("mps", args.mps_L, {"ntraj": 8, "bond": 32, "reps": 1})]
     specs += [("sweep_ss", L, {"n": args.sweep_n, "reps": 1 if L > 6 else 3, "pair": False})
               for L in args.sweep_sizes]

@@ -115,7 +115,12 @@ class MPS(Method):
     With ``mesolve`` the same options apply to the density matrix as an MPS of the doubled
     chain (local dimension d^2; ``jaxredfield/mps/_density.py``): the error is O(dt^2)
     (tests/test_mesolve_mps.py: halving dt divides it by 3-5) plus the truncation, reported
-    as ``stats["discarded_weight"]``."""
+    as ``stats["discarded_weight"]``.
+
+    Truncation is never silent: ``mesolve`` and ``mcsolve`` on MPS warn with a
+    :class:`jaxredfield.TruncationWarning` (the numbers are still returned) when an expectation
+    value lies outside its operator's bounds or the accumulated discarded weight exceeds 1e-3,
+    naming the time, the weight and the fix (``jaxredfield/mps/_truncation.py``)."""
 
     max_bond: int = eqx.field(static=True, default=64)
     dt: float = eqx.field(static=True, default=0.05)

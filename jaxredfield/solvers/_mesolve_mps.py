@@ -19,6 +19,7 @@ from .._checks import as_density_matrix, check_memory, is_concrete
 from .._progress import bar
 from ..mps import TEBD, MatrixProductState, from_product
 from ..mps._tebd import term_width
+from ..mps._truncation import check_truncation
 from ..mps._density import liouvillian_terms, observable_weights, trace_expectations, vectorized
 from ..result import MESolveResult
 
@@ -120,6 +121,7 @@ def mesolve_mps(eq, rho0, tsave, ops, herm, method, progress, max_memory=None) -
             pbar.update(1)
             pbar.set_postfix_str(f"t={ts[k]:.3g} discarded={cut[-1]:.2g}")
     expect = np.stack(ex, axis=1) if ops else None
+    check_truncation("mesolve(method=jr.MPS())", method, ts, cut, expect, ops, herm, stacklevel=4)
     if expect is not None:
         expect = np.where(np.asarray(herm)[:, None], expect.real, expect)
         expect = jnp.asarray(expect.real if all(herm) else expect)

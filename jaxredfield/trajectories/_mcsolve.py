@@ -40,6 +40,7 @@ from ._loop import AXIS, chunk
 from ._propagators import build_propagator
 from ._statistics import Tally
 from ..mps import MatrixProductState
+from ..mps._truncation import check_truncation
 from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
 from ._unravelling import Unravelling
 
@@ -303,6 +304,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     stats = {"njumps": jnp.asarray(tally.njumps), **run_stats}
     if on_mps:  # mean over trajectories of the weight discarded up to each save time
         stats["discarded_weight"] = jnp.asarray(tally.mean[n_ops].real)
+        check_truncation("mcsolve(method=jr.MPS())", method, tsave, tally.mean[n_ops].real,
+                         tally.mean[:n_ops] if n_ops else None, ops, herm, stacklevel=3)
     if signed:
         stats.update(tally.signed_stats())
     return MCSolveResult(
