@@ -544,7 +544,11 @@ def _serve():
             if msg[0] == "problem":
                 _, rid, path, digest = msg
                 try:
+                    t0 = time.perf_counter()
                     problems = {rid: _load_problem(path, digest)}  # the latest run only
+                    if debug:
+                        print(f"helper {os.getpid()}: problem loaded in {time.perf_counter() - t0:.3f} s",
+                              file=sys.stderr, flush=True)
                 except OSError:  # that run has ended (its file is removed): its chunks are not needed
                     problems = {}
                 queue = collections.deque(c for c in queue if c[1] == rid)
