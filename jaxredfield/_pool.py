@@ -569,7 +569,8 @@ def _serve():
                     raise RuntimeError(f"the problem of run {rid} could not be read")
                 out = compute_chunk(problems[rid], start, m)
                 if debug:
-                    print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s",
+                    print(f"helper {os.getpid()}: chunk {start} ({m}) in {time.perf_counter() - t0:.3f} s "
+                          f"(ended {time.time():.3f})",
                           file=sys.stderr, flush=True)
                 reply = ("done", rid, start, out)
             except Exception:  # noqa: BLE001 - reported to the caller
