@@ -1,5 +1,7 @@
 """mcsolve: Monte-Carlo wave-function trajectories against the density-matrix solution."""
 
+import re
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -172,14 +174,15 @@ def test_single_decaying_spin_jump_statistics():
     assert np.max(np.abs(F - (1 - np.exp(-g * ts)))) < 1.63 / np.sqrt(n)
 
 
-def test_one_observable_progress_bar_and_summary(capsys):
+def test_one_observable_progress_bar_and_summary(capsys, monkeypatch):
     """e_ops may be one operator: expect then has shape (1, n_t), equal to the list of it; the
     progress bar reports trajectories on stderr; the result prints a short summary."""
     H = jr.LocalOperator(np.zeros((2, 2)), 0, 2, 2)
     eq = jr.lindblad(H, [jr.LocalOperator(np.sqrt(0.7) * jr.sigmam(), 0, 2, 2)], L=2, d=2)
     psi0, ts, sz = np.array([1.0, 0, 0, 0]), np.linspace(0.0, 2.0, 3), jr.LocalOperator(jr.sigmaz(), 0, 2, 2)
+    monkeypatch.setenv("JAXREDFIELD_PROGRESS_DELAY", "0")  # shown at once (default: after 2 s)
     one = mcsolve(eq, psi0, ts, 8, jax.random.key(1), e_ops=sz, batch_size=4, progress=True)
-    assert "mcsolve" in capsys.readouterr().err
+    assert re.search(r"mcsolve: .*\| 8/8 ", capsys.readouterr().err)  # trajectories done / ntraj
     listed = mcsolve(eq, psi0, ts, 8, jax.random.key(1), e_ops=[sz], batch_size=4, progress=False)
     assert one.expect.shape == (1, 3)
     np.testing.assert_array_equal(np.asarray(one.expect), np.asarray(listed.expect))

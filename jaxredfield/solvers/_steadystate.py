@@ -316,13 +316,13 @@ def _iterative_solve(eq, rho, tol, maxiter, restart, progress, prec=None, desc="
         return rho, ok, steps
     # blocks of iterations, warm-started, with the residual shown in between
     block, done, ok, steps = 10 * restart, 0, False, 0
-    with bar(maxiter, desc, "iter", progress) as pbar:
+    with bar(maxiter, desc, "cycle", progress) as pbar:  # restart cycles of `restart` Krylov steps
         while done < maxiter and not ok:
             n_block = min(block, maxiter - done)
             rho, ok, res, n = _gmres(eq, gen, rho, tol, n_block, restart, prec)
             done += block
             steps += int(n)
-            pbar.update(n_block)
+            pbar.update(int(n))  # the iterations GMRES ran (a converged block stops early)
             pbar.set_postfix_str(f"residual {float(res):.2e} (tol {tol:.0e})")
     return rho, ok, steps
 
