@@ -14,7 +14,7 @@ $(BIN)/activate: pyproject.toml
 	$(BIN)/pip install -q -e '.[test,bench,examples]'
 	touch $(BIN)/activate
 
-.PHONY: venv demo test test-slow bench
+.PHONY: venv demo test test-slow bench docs
 venv: $(BIN)/activate
 
 demo: venv
@@ -28,3 +28,8 @@ test-slow: venv
 
 bench: venv
 	$(BIN)/python benchmarks/bench_core.py
+
+# the documentation site (mkdocs-material + mkdocstrings) into site/, strict (mkdocs.yml)
+docs: venv
+	$(BIN)/pip install -q -e '.[docs]'
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
