@@ -150,7 +150,7 @@ def xla_vectors_per_trajectory(L):
     import jax.numpy as jnp
 
     import jaxredfield as jr
-    from jaxredfield._checks import as_e_ops
+    from jaxredfield.observables import as_e_ops
     from jaxredfield.trajectories._loop import chunk
     from jaxredfield.trajectories._propagators import build_propagator
     from jaxredfield.trajectories._unravelling import Unravelling

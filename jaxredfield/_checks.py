@@ -1,4 +1,8 @@
-"""Argument checks shared by the public API: each error names the argument and the fix."""
+"""Argument checks shared by the public API: each error names the argument and the fix.
+
+The floor of the package: imports nothing of :mod:`jaxredfield` (tests/test_layout.py), so
+every module may use it. The normalization of ``e_ops``, which needs the observables, lives in
+:func:`jaxredfield.observables.as_e_ops`."""
 
 from __future__ import annotations
 
@@ -146,10 +150,8 @@ def _dense_input(x):
     checks then cost no device round trips), a jnp array when traced."""
     import jax.numpy as jnp
 
-    from .states import ProductState
-
-    if isinstance(x, ProductState):
-        x = x.dense()
+    if type(x).__name__ == "ProductState" and callable(getattr(x, "dense", None)):
+        x = x.dense()  # (by name: this floor of the package imports nothing of it)
 
     if hasattr(x, "full") and callable(x.full):
         x = x.full()
@@ -233,29 +235,6 @@ def _check_density_matrix(a, name):
             f"-{RHO0_ATOL:g}): a density matrix has no negative eigenvalues. Clip them "
             "(V max(E, 0) V^dagger, renormalized) or start from a ket"
         ) from None
-
-
-def as_e_ops(e_ops, L: int, d: int):
-    """Normalise ``e_ops`` -> ``(ops, herm)``: a tuple of LocalOperators and, for each, whether
-    its expectation values are returned real (:func:`~jaxredfield.observables.hermitian_flags`).
-
-    ``e_ops`` is None (no observables), one operator (a :class:`LocalOperator`, a d^L x d^L
-    array or a ``qutip.Qobj``) or a list/tuple of them; expectation values then always have
-    shape (n_ops, n_t), n_ops = 1 for one operator. Concrete operators must be finite."""
-    from .observables import hermitian_flags, to_local
-
-    if e_ops is None:
-        return (), ()
-    if isinstance(e_ops, (list, tuple)):
-        items = [(o, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
-    else:  # one operator
-        items = [(e_ops, "e_ops")]
-    ops = tuple(to_local(o, L, d, name) for o, name in items)
-    names = [name for _, name in items]
-    for o, name in zip(ops, names):
-        if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
-            raise ValueError(f"`{name}` has NaN or inf entries")
-    return ops, hermitian_flags(ops, names)
 
 
 @contextlib.contextmanager

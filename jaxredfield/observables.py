@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 
 from ._checks import as_matrix, check_hermitian, is_concrete
 from .operators import LocalOperator, apply_left, number, sigmaz
@@ -124,5 +125,26 @@ def gibbs_state(model, T, max_memory=None):
     return (V * p) @ V.conj().T
 
 
+def as_e_ops(e_ops, L: int, d: int):
+    """Normalise ``e_ops`` -> ``(ops, herm)``: a tuple of LocalOperators and, for each, whether
+    its expectation values are returned real (:func:`~jaxredfield.observables.hermitian_flags`).
+
+    ``e_ops`` is None (no observables), one operator (a :class:`LocalOperator`, a d^L x d^L
+    array or a ``qutip.Qobj``) or a list/tuple of them; expectation values then always have
+    shape (n_ops, n_t), n_ops = 1 for one operator. Concrete operators must be finite."""
+    if e_ops is None:
+        return (), ()
+    if isinstance(e_ops, (list, tuple)):
+        items = [(o, f"e_ops[{n}]") for n, o in enumerate(e_ops)]
+    else:  # one operator
+        items = [(e_ops, "e_ops")]
+    ops = tuple(to_local(o, L, d, name) for o, name in items)
+    names = [name for _, name in items]
+    for o, name in zip(ops, names):
+        if is_concrete(o.matrix) and not np.all(np.isfinite(np.asarray(o.matrix))):
+            raise ValueError(f"`{name}` has NaN or inf entries")
+    return ops, hermitian_flags(ops, names)
+
+
 __all__ = ["operator_on", "magnetization", "spin_current", "bond_current", "expect", "eigenstate_populations",
-           "trace_distance", "gibbs_state", "to_local", "hermitian_flags"]
+           "trace_distance", "gibbs_state", "to_local", "hermitian_flags", "as_e_ops"]

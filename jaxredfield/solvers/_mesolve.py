@@ -6,7 +6,8 @@ import diffrax as dfx
 import equinox as eqx
 import jax.numpy as jnp
 
-from .._checks import (as_density_matrix, as_e_ops, check_equation_finite, check_memory,
+from ..observables import as_e_ops
+from .._checks import (as_density_matrix, check_equation_finite, check_memory,
                        check_tsave, diffrax_complex_ok, is_concrete)
 from .._progress import progress_enabled
 from ..equations import MasterEquation

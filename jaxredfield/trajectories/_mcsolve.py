@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import (as_e_ops, as_ket, check_equation_finite, check_positive, check_positive_int,
+from ..observables import as_e_ops
+from .._checks import (as_ket, check_equation_finite, check_positive, check_positive_int,
                        check_tsave, diffrax_complex_ok)
 from .._files import Owner, deferred_signals
 from .._progress import bar
