@@ -1,7 +1,7 @@
 """Result objects of the solvers: one vocabulary everywhere.
 
 - ``expect``: expectation values of the e_ops, shape (n_ops, n_t) (trajectory *mean* for
-  ``mcsolve``), real for Hermitian e_ops; ``expect_stderr`` beside it for trajectories.
+  ``mcsolve``, :class:`MCSolveResult`), real for Hermitian e_ops; ``expect_stderr`` beside it for trajectories.
 - ``states`` / ``final_state``: saved states and the state at the last save time.
 - ``stats``: a dict of solver statistics (steps, iterations, residuals, jump counts, ...).
 - ``method``: the method object that produced the result.
@@ -101,4 +101,43 @@ class SteadyStateResult(Result):
     method: Method
 
 
-__all__ = ["Result", "MESolveResult", "SteadyStateResult"]
+
+
+class MCSolveResult(Result):
+    """Result of :func:`jaxredfield.mcsolve`.
+
+    - ``tsave`` (n_t,): save times.
+    - ``expect`` (n_ops, n_t): trajectory mean of <psi|O|psi>/<psi|psi> (real for Hermitian
+      e_ops, else complex); ``None`` without e_ops.
+    - ``expect_stderr`` (n_ops, n_t): standard error of that mean, sqrt(s^2 / ntraj) with
+      the unbiased sample variance s^2 (for complex values s^2 = sum |x - mean|^2/(n-1));
+      NaN for ntraj = 1.
+    - ``expect_trajectories`` (ntraj, n_ops, n_t) with ``keep_trajectories=True``, else None
+      (signed runs: mu <O>, and a last row mu).
+    - ``final_state`` (ntraj, D): each trajectory's normalized state at ``tsave[-1]`` with
+      ``keep_final_states=True``, else None; with ``method=jr.MPS()`` a
+      :class:`jaxredfield.mps.MatrixProductState` whose tensors are (ntraj, L, chi, d, chi)
+      (each normalized, orthogonality center at site 0; ``jaxredfield.mps.to_dense`` of one
+      for small L).
+    - ``ntraj``: number of trajectories.
+    - ``stats``: ``njumps`` (ntraj,) jumps of each trajectory; signed (pseudo-Lindblad) runs
+      also ``trace_mean``, ``trace_stderr`` (n_t,): the estimate E[mu] of Tr rho (exactly 1
+      in expectation) and its standard error -- a direct measure of the run's statistical
+      quality at each time; ``weight_rms`` (n_t,): sqrt(E[mu^2]), the growth of the
+      estimator's variance (the standard error of any <O> is at most
+      ||O|| weight_rms / sqrt(ntraj)); ``negative_fraction`` (n_t,): fraction of
+      trajectories with mu < 0.
+    - ``method``: the method object (``Chebyshev`` or ``Diffrax``).
+    """
+
+    tsave: jnp.ndarray
+    expect: jnp.ndarray | None
+    expect_stderr: jnp.ndarray | None
+    expect_trajectories: jnp.ndarray | None
+    final_state: jnp.ndarray | None
+    ntraj: int
+    stats: dict
+    method: Method
+
+
+__all__ = ["Result", "MESolveResult", "SteadyStateResult", "MCSolveResult"]
