@@ -4,6 +4,9 @@ Each trajectory evolves the non-normalized state with the non-Hermitian Hamilton
 H_nh = H - (i/2) sum_k L_k^dag L_k until ||psi||^2 falls to a uniform random number r, then
 jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations). The pieces:
 
+- :mod:`._backends` -- the state representation (dense vectors or MPS): initial state,
+  operator checks, default lanes, unravelling, propagator, final statistics -- so this driver
+  reads top to bottom without branching on it;
 - :mod:`._propagators` -- exp(-i H_nh s) psi from the method object (``jr.Chebyshev()``,
   ``jr.Diffrax()``), one interface;
 - :mod:`._unravelling` -- damping terms, channel signs, clock shift c, the jump and weight;
@@ -19,7 +22,6 @@ jumps (:mod:`._unravelling`; signed trajectories for pseudo-Lindblad equations).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import sys
 
 import jax
@@ -27,7 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..observables import as_e_ops
-from .._checks import (as_ket, check_equation_finite, check_positive, check_positive_int,
+from .._checks import (check_equation_finite, check_positive, check_positive_int,
                        check_tsave, diffrax_complex_ok)
 from .._files import Owner, deferred_signals
 from .._progress import bar
@@ -36,14 +38,10 @@ from ..method import MPS, Chebyshev, Diffrax, Method, check_method
 from ..result import MCSolveResult
 from .. import _pool
 from . import _checkpoint
-from ._devices import batch_sharding, chunk_indices, chunk_size, default_batch_size, to_host
-from ._loop import AXIS, chunk
-from ._propagators import build_propagator
+from ._devices import batch_sharding, chunk_indices, chunk_size, to_host
+from ._loop import chunk
 from ._statistics import Tally
-from ..mps import MatrixProductState
-from ..mps._truncation import check_truncation
-from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
-from ._unravelling import Unravelling
+from ._backends import backend_for
 
 #: trajectories each lane runs back to back per chunk (a chunk = batch_size * QUEUE
 #: trajectories: the unit of progress and checkpoints); a lane that finishes one trajectory
@@ -185,7 +183,6 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
             "Lindblad approximation jr.local_lindblad."
         )
     method = check_method(method, (Chebyshev, Diffrax, MPS), "mcsolve", Chebyshev())
-    on_mps = isinstance(method, MPS)
     signed = bool(eq.negative_jumps)
     check_positive(max_trace_error, "max_trace_error")
     ntraj = check_positive_int(ntraj, "ntraj")
@@ -195,35 +192,23 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.complex64), np.dtype(np.complex128)):
         raise ValueError(f"`dtype` must be jnp.complex128 or jnp.complex64, got {dtype}")
-    if on_mps:
-        # the checkpoint fingerprint's psi0: the product state's vectors (not padded to max_bond)
-        psi0, psi0_id = mps_psi0(psi0, eq.L, eq.d, method.max_bond, dtype), psi0.vectors
-        state_shape = (eq.L, method.max_bond, eq.d, method.max_bond)  # a kept final MPS
-        D = 1  # no dense state anywhere
-    else:
-        D = eq.dim
-        state_shape = (D,)
-        psi0 = as_ket(psi0, D, "psi0")
+    backend = backend_for(eq, method, dtype)  # dense vectors or MPS (._backends)
+    psi0_c, psi0_id = backend.initial(psi0)
     tsave = check_tsave(tsave)
     check_equation_finite(eq, "eq")
     ops, herm = as_e_ops(e_ops, eq.L, eq.d)
-    if on_mps:
-        check_mps_operators(ops, "an e_op")
-        check_mps_operators(list(eq.jumps) + list(eq.negative_jumps), "a jump operator")
+    backend.check_operators(ops)
     if batch_size is None:  # resolved before the fingerprint, which holds it
-        batch_size = mps_lanes(eq.L, eq.d, method.max_bond) if on_mps else default_batch_size(D)
+        batch_size = backend.default_lanes()
     fingerprint = None
     if checkpoint is not None:
         checkpoint = _checkpoint.check_path(checkpoint)
-        fingerprint = _checkpoint.fingerprint(eq, jnp.asarray(psi0_id, dtype) if on_mps else psi0, tsave, ntraj, batch_size,
-                                              key, ops, method, dtype, keep_trajectories, keep_final_states)
+        fingerprint = _checkpoint.fingerprint(eq, psi0_id, tsave, ntraj, batch_size, key, ops, method, dtype,
+                                              keep_trajectories, keep_final_states)
 
-    unr, damping = (MPSUnravelling if on_mps else Unravelling).build(eq, dtype)
-    if on_mps:  # its methods run inside the chunk's vmap over lanes
-        unr = dataclasses.replace(unr, axis_name=AXIS)
-    prop = MPSPropagator.build(eq, method, damping, dtype) if on_mps else build_propagator(method, eq, damping, dtype)
+    unr, damping = backend.unravelling()
+    prop = backend.propagator(damping)
     ops_c = tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops)
-    psi0_c = psi0 if on_mps else psi0.astype(dtype)
 
     cpu = jax.default_backend() == "cpu"
     # jax.distributed on CPUs: each process computes its share of the chunks with its own
@@ -232,16 +217,15 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     spread = cpu and jax.process_count() > 1
     sharding = None if spread else batch_sharding()
     B = chunk_size(batch_size, ntraj, sharding)  # lanes
-    per_state = (eq.L * method.max_bond**2 * eq.d if on_mps else D) * dtype.itemsize
     workers = _pool.resolve_workers(
         workers, cpu=cpu, multi_process=(jax.process_count() > 1 and not spread) or sharding is not None,
-        bytes_per_worker=per_state * B * (8 + QUEUE * keep_final_states))
+        bytes_per_worker=backend.bytes_per_state * B * (8 + QUEUE * keep_final_states))
     q = QUEUE  # trajectories per lane and chunk (fixed: another ntraj compiles nothing new)
     lanes = chunk_indices(0, B, sharding)
     n_ops, n_t = len(ops), tsave.shape[0]
-    n_rows = n_ops + on_mps + signed  # MPS: the discarded weight; signed: the last row is mu
+    n_rows = n_ops + backend.extra_rows + signed  # (MPS: the discarded weight); signed: mu last
     cdtype = np.float64 if all(herm) else np.complex128
-    tally = Tally.empty(n_rows, n_t, state_shape, cdtype, dtype)
+    tally = Tally.empty(n_rows, n_t, backend.state_shape, cdtype, dtype)
     writer = checkpoint is not None and jax.process_index() == 0
     run_stats = {"workers": workers, "chunks_by_helpers": 0}
     # one owner per checkpoint path: refused at once while another run holds it
@@ -266,20 +250,16 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
             owner.release()
     stderr = tally.stderr()
     stats = {"njumps": jnp.asarray(tally.njumps), **run_stats}
-    if on_mps:  # mean over trajectories of the weight discarded up to each save time
-        stats["discarded_weight"] = jnp.asarray(tally.mean[n_ops].real)
-        check_truncation("mcsolve(method=jr.MPS())", method, tsave, tally.mean[n_ops].real,
-                         tally.mean[:n_ops] if n_ops else None, ops, herm, stacklevel=3)
+    trajectories, final = backend.finish(tally, n_ops, tsave, ops, herm, stats, keep_trajectories,
+                                         keep_final_states)
     if signed:
         stats.update(tally.signed_stats())
     return MCSolveResult(
         tsave=tsave,
         expect=jnp.asarray(tally.mean[:n_ops]) if n_ops else None,
         expect_stderr=jnp.asarray(stderr[:n_ops]) if n_ops else None,
-        expect_trajectories=(jnp.asarray(np.delete(tally.ex, n_ops, axis=1) if on_mps else tally.ex)
-                             if keep_trajectories else None),
-        final_state=(None if not keep_final_states else
-                     MatrixProductState(jnp.asarray(tally.psi)) if on_mps else jnp.asarray(tally.psi)),
+        expect_trajectories=trajectories,
+        final_state=final,
         ntraj=ntraj,
         stats=stats,
         method=method,
