@@ -2,7 +2,7 @@
 SIGTERM/SIGINT. The bottom floor of the package (imports nothing of it), used by the
 trajectory checkpoints, the CLI's ``jaxredfield run`` outputs and the example scripts.
 
-Guarantees (README, "Checkpoints"):
+Guarantees (docs/usage.md, "Checkpoints: what a run guarantees"):
 
 - :class:`Owner` -- a path has one owner at a time: ``fcntl.flock`` on ``<path>.lock``
   (exclusive, non-blocking), taken before the first write and released on exit. A second

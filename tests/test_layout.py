@@ -1,4 +1,4 @@
-"""The package's layout (README "Layout"): no import cycles between its modules, counting
+"""The package's layout (docs/layout.md): no import cycles between its modules, counting
 imports inside functions too (a lazy import is still a cycle of the design), and the argument
 checks (`_checks.py`, the floor) import nothing of the package. A static scan of the sources
 (ast), so a cycle fails here even where Python would resolve it at run time."""
