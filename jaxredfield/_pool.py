@@ -29,7 +29,8 @@ Design:
   unravelling and operators; for :func:`jaxredfield.sweep` the function and its values) is
   pickled once per run to a temp file (cloudpickle: closures and lambdas travel too; a helper
   loads it only when its SHA-256 matches the digest in an HMAC-authenticated message, see the
-  wire below); a chunk is named by its first trajectory. A helper holds one chunk
+  wire below); a chunk is named by its first trajectory. Messages and results travel as data
+  (a JSON header and the arrays' bytes), never as pickles. A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
   chunk held by a helper still compiling is given to a warm one too, and an idle warm helper
   takes over the chunk queued behind another helper's current one (the tail of a run), which
@@ -141,17 +142,112 @@ def compute_chunk(problem, start: int, m: int):
     return func(args, start, m)
 
 
-# --- the wire: authenticated, length-prefixed pickles over pipes ---------------------------
-# Pickle is the one format that carries a sweep's function; a helper unpickles only what its
-# own parent sent: every message carries an HMAC-SHA256 under a key the parent gives the helper
-# as the first bytes of its stdin (an anonymous pipe), and the problem file is accepted only
-# when its SHA-256 matches the digest in an authenticated message.
+# --- the wire: authenticated, length-prefixed, data-only messages over pipes ---------------
+# A message is data: strings, numbers, None, arrays and tuples/lists/dicts of them, encoded as
+# a JSON header plus the arrays' raw bytes (:func:`_encode`; nothing is unpickled, no code
+# travels). Every message also carries an HMAC-SHA256 under a key the parent gives the helper
+# as the first bytes of its stdin (an anonymous pipe). The one pickle is the problem file (a
+# sweep's function travels by cloudpickle: code by design); a helper loads it only when its
+# SHA-256 matches the digest in an authenticated message.
 
 KEY_BYTES = 32
 
 
-def _send(f, msg, key: bytes):
-    data = pickle.dumps(msg, protocol=pickle.HIGHEST_PROTOCOL)
+class WireError(ValueError):
+    """A message that is not authenticated or not data (refused, never decoded)."""
+
+
+def _encode(msg, dry: bool = False) -> bytes:
+    """``msg`` (str, int, float, complex, bool, None, NumPy/JAX arrays and scalars, and tuples,
+    lists, dicts with str/int keys of these) as bytes: an 8-byte header length, a JSON header
+    describing the structure, the arrays' bytes. TypeError for anything else (``dry``: only
+    this check, nothing copied)."""
+    import json
+
+    import numpy as np
+
+    bufs, offset = [], 0
+
+    def enc(x):
+        nonlocal offset
+        if x is None or isinstance(x, (bool, str)):
+            return x
+        if isinstance(x, int) and not isinstance(x, np.generic):
+            return {"t": "i", "v": str(x)}  # any size, exactly
+        if isinstance(x, float):
+            return {"t": "f", "v": x.hex()}  # exact, inf and nan included
+        if isinstance(x, complex):
+            return {"t": "c", "v": [x.real.hex(), x.imag.hex()]}
+        if type(x) in (tuple, list):  # exactly: a namedtuple would arrive as a tuple
+            return {"t": "tuple" if isinstance(x, tuple) else "list", "v": [enc(y) for y in x]}
+        if type(x) is dict:
+            if not all(type(k) in (str, int) for k in x):
+                raise TypeError("a dict sent between processes needs str or int keys")
+            return {"t": "dict", "k": [enc(k) for k in x], "v": [enc(y) for y in x.values()]}
+        if hasattr(x, "__array__") and not isinstance(x, type):
+            a = np.asarray(x)
+            if a.dtype.hasobject or a.dtype.fields is not None:
+                raise TypeError(f"arrays of dtype {a.dtype} cannot be sent between processes")
+            data = b"" if dry else np.ascontiguousarray(a).tobytes()
+            bufs.append(data)
+            out = {"t": "a", "d": a.dtype.str, "s": list(a.shape), "o": offset, "n": len(data),
+                   "g": isinstance(x, np.generic)}
+            offset += len(data)
+            return out
+        raise TypeError(f"a {type(x).__name__} cannot be sent between processes: only arrays, "
+                        "numbers, strings, None and plain tuples/lists/dicts of them")
+
+    tree = enc(msg)
+    if dry:
+        return b""
+    head = json.dumps(tree, separators=(",", ":")).encode()
+    return struct.pack("<Q", len(head)) + head + b"".join(bufs)
+
+
+def _decode(data: bytes):
+    """The message of :func:`_encode` (WireError if the bytes are not such a message)."""
+    import json
+
+    import numpy as np
+
+    try:
+        n = struct.unpack("<Q", data[:8])[0]
+        head, body = json.loads(data[8:8 + n]), memoryview(data)[8 + n:]
+    except (struct.error, ValueError) as e:
+        raise WireError(f"not a message: {e}") from None
+
+    def dec(x):
+        if not isinstance(x, dict):
+            return x
+        t = x["t"]
+        if t == "i":
+            return int(x["v"])
+        if t == "f":
+            return float.fromhex(x["v"])
+        if t == "c":
+            return complex(float.fromhex(x["v"][0]), float.fromhex(x["v"][1]))
+        if t in ("tuple", "list"):
+            items = [dec(y) for y in x["v"]]
+            return tuple(items) if t == "tuple" else items
+        if t == "dict":
+            return {dec(k): dec(y) for k, y in zip(x["k"], x["v"])}
+        if t == "a":
+            dt = np.dtype(x["d"])
+            if dt.hasobject:
+                raise WireError("object arrays are refused")
+            a = np.frombuffer(body[x["o"]:x["o"] + x["n"]], dtype=dt).reshape(x["s"]).copy()
+            return a[()] if x["g"] else a
+        raise WireError(f"unknown item {t!r}")
+
+    try:
+        return dec(head)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WireError(f"malformed message: {e}") from None
+
+
+def _send(f, msg, key: bytes, data: bytes | None = None):
+    """Send ``msg`` (or its encoding ``data``, when already made)."""
+    data = _encode(msg) if data is None else data
     mac = hmac.new(key, data, hashlib.sha256).digest()
     f.write(struct.pack("<Q", len(data)) + mac + data)
     f.flush()
@@ -166,8 +262,8 @@ def _recv(f, key: bytes):
     if len(data) < n:
         raise EOFError
     if not hmac.compare_digest(head[8:], hmac.new(key, data, hashlib.sha256).digest()):
-        raise pickle.UnpicklingError("message not authenticated (wrong HMAC): refused, not unpickled")
-    return pickle.loads(data)
+        raise WireError("message not authenticated (wrong HMAC): refused, not decoded")
+    return _decode(data)
 
 
 def _load_problem(path: str, digest: str):
@@ -175,7 +271,7 @@ def _load_problem(path: str, digest: str):
     with open(path, "rb") as f:
         data = f.read()
     if hashlib.sha256(data).hexdigest() != digest:
-        raise pickle.UnpicklingError(f"problem file {path!r} does not match its digest: refused")
+        raise WireError(f"problem file {path!r} does not match its digest: refused")
     return pickle.loads(data)
 
 
@@ -356,7 +452,7 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
                 h = sk.data
                 try:
                     msg = _recv(h.proc.stdout, h.key)
-                except (EOFError, OSError, pickle.UnpicklingError):
+                except (EOFError, OSError, WireError):
                     drop(h, f"stopped (exit status {h.proc.wait()})")
                     continue
                 kind, rid, s = msg[:3]
@@ -560,6 +656,7 @@ def _serve():
         if not queue:
             continue
         _, rid, start, m = queue.popleft()
+        data = None
         if (rid, start) in cancelled:
             reply = ("skipped", rid, start)
         else:
@@ -573,12 +670,15 @@ def _serve():
                           f"(ended {time.time():.3f})",
                           file=sys.stderr, flush=True)
                 reply = ("done", rid, start, out)
+                data = _encode(reply)  # what cannot be sent is reported as the chunk's error
             except Exception:  # noqa: BLE001 - reported to the caller
                 reply = ("error", rid, start, traceback.format_exc())
+                data = None
         try:
-            _send(fout, reply, key)
+            _send(fout, reply, key, data)
         except (BrokenPipeError, OSError):
             return
+
 
 if __name__ == "__main__":
     _serve()

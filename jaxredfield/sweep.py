@@ -24,7 +24,13 @@ from ._checks import check_positive_int
 def _points(args, start, m):
     """f(values[i]) for i in start ... start + m - 1, each a pytree of NumPy arrays."""
     f, values = args
-    return [jax.tree_util.tree_map(np.asarray, f(values[i])) for i in range(start, start + m)]
+    out = [jax.tree_util.tree_map(np.asarray, f(values[i])) for i in range(start, start + m)]
+    try:  # the same rule in this process and in a helper (whose results travel as data)
+        _pool._encode(out, dry=True)
+    except TypeError as e:
+        raise TypeError(f"jr.sweep: `f` must return an array or plain tuples/lists/dicts of arrays "
+                        f"(not a namedtuple or another object): {e}") from None
+    return out
 
 
 def _value_and_jac(f):
@@ -49,6 +55,7 @@ def sweep(f, values, *, workers: int | None = None, chunk: int = 1):
     **Arguments:**
     - `f`: a function of one parameter value (a scalar or an array: ``values[i]``) returning an
       array or a pytree of arrays (e.g. a steady-state current, a list of magnetizations).
+      (A namedtuple or another object: return its fields as a tuple or a dict instead.)
       Any Python function: it travels to the helpers with cloudpickle (lambdas and closures
       included); it must not rely on state that exists only in this process.
     - `values`: an array (n, ...) of parameter values.

@@ -74,3 +74,16 @@ def test_sweep_in_one_process_and_bad_values(serial):
         jr.sweep(current, np.zeros(0))
     with pytest.raises(ValueError, match="`chunk` must be a positive integer"):
         jr.sweep(current, TS, chunk=0)
+
+
+def test_sweep_refuses_results_that_are_not_data():
+    """Results travel between processes as data (no pickles): a namedtuple result is refused
+    with the fix, in this process as in a helper; a dict of arrays comes back as a dict."""
+    import collections
+
+    P = collections.namedtuple("P", "x")
+    for w in (1, 2):
+        with pytest.raises((TypeError, RuntimeError), match="plain tuples/lists/dicts"):
+            jr.sweep(lambda v: P(v), np.arange(2.0), workers=w)
+    out = jr.sweep(lambda v: {"x": v, "y": (2 * v, None)}, np.arange(3.0), workers=2)
+    np.testing.assert_array_equal(np.asarray(out["y"][0]), [0.0, 2.0, 4.0])

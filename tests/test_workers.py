@@ -173,8 +173,8 @@ def test_default_is_every_usable_core(monkeypatch):
 
 
 def test_wire_refuses_unauthenticated_messages(tmp_path):
-    """A helper unpickles only what carries its parent's HMAC, and a problem file only when
-    its SHA-256 matches the authenticated digest."""
+    """A helper decodes only what carries its parent's HMAC, and loads a problem file only
+    when its SHA-256 matches the authenticated digest."""
     import hashlib
     import io
     import pickle
@@ -183,13 +183,43 @@ def test_wire_refuses_unauthenticated_messages(tmp_path):
     buf = io.BytesIO()
     _workers._send(buf, ("chunk", "run", 0, 4), key)
     assert _workers._recv(io.BytesIO(buf.getvalue()), key) == ("chunk", "run", 0, 4)
-    with pytest.raises(pickle.UnpicklingError, match="not authenticated"):
+    with pytest.raises(_workers.WireError, match="not authenticated"):
         _workers._recv(io.BytesIO(buf.getvalue()), b"x" * 32)
     path = tmp_path / "p.pkl"
     path.write_bytes(pickle.dumps([1, 2]))
     assert _workers._load_problem(str(path), hashlib.sha256(path.read_bytes()).hexdigest()) == [1, 2]
-    with pytest.raises(pickle.UnpicklingError, match="does not match its digest"):
+    with pytest.raises(_workers.WireError, match="does not match its digest"):
         _workers._load_problem(str(path), "0" * 64)
+
+
+def test_wire_is_data_only():
+    """Messages are data (JSON header + raw array bytes), never pickles: a chunk's results
+    (nested tuples, lists, dicts, None, arrays of every dtype used, scalars) come back exactly
+    with their types; code-carrying objects are refused when sending, malformed bytes when
+    receiving."""
+    import collections
+    import pickle
+
+    msg = ("done", "run", 3, (np.arange(6.0).reshape(2, 3), None,
+                              [np.array([1 + 2j, np.nan], np.complex128), np.int32(7)],
+                              {"a": np.zeros((0, 4), np.float32), 5: True},
+                              2**70, -0.0, float("inf"), 1j, np.bool_(True)))
+    back = _workers._decode(_workers._encode(msg))
+    assert back[:3] == msg[:3]
+    (a, none, (c, i32), d, big, mz, inf, cj, b) = back[3]
+    np.testing.assert_array_equal(a, msg[3][0])
+    assert a.dtype == np.float64 and none is None
+    assert c.dtype == np.complex128 and c[0] == 1 + 2j and np.isnan(c[1])
+    assert type(i32) is np.int32 and i32 == 7
+    assert d["a"].shape == (0, 4) and d["a"].dtype == np.float32 and d[5] is True
+    assert big == 2**70 and str(mz) == "-0.0" and inf == float("inf") and cj == 1j
+    assert type(b) is np.bool_
+    P = collections.namedtuple("P", "x")
+    for bad in (lambda: 0, P(1), np.array([object()]), {(1, 2): 3}):
+        with pytest.raises(TypeError, match="cannot be sent|str or int keys"):
+            _workers._encode(bad)
+    with pytest.raises(_workers.WireError):
+        _workers._decode(pickle.dumps(("done", "run", 0, None)))
 
 
 def test_helper_skips_a_chunk_cancelled_while_queued(tmp_path):
