@@ -82,6 +82,7 @@ from .solvers import mesolve as mesolve
 from .solvers import steadystate as steadystate
 from .trajectories import MCSolveResult as MCSolveResult
 from .mps._truncation import TruncationWarning as TruncationWarning
+from .mps import MatrixProductState as MatrixProductState
 from .trajectories import mcsolve as mcsolve
 from ._progress import set_progress as set_progress
 from ._cache import enable_compilation_cache as enable_compilation_cache
@@ -134,8 +135,8 @@ __all__ = [
     "Chebyshev", "Diffrax", "Direct", "GMRES", "MPS", "Result",
     "MESolveResult", "SteadyStateResult", "liouvillian_matrix", "mesolve", "steadystate",
     "MCSolveResult", "mcsolve", "set_progress", "enable_compilation_cache",
-    # an MPS result the truncation has made unreliable
-    "TruncationWarning",
+    # MPS results (final states, long-chain steady states) and their truncation warning
+    "MatrixProductState", "TruncationWarning",
     # every core: parameter sweeps (mcsolve's workers: its `workers` argument)
     "sweep",
     # files a run owns (checkpoints, output folders)

@@ -90,11 +90,38 @@ def hermitian_flags(ops, names) -> tuple:
 
 
 def expect(op: LocalOperator, state):
-    """<op> = Tr(op rho) for a density matrix, or <psi|op|psi> for a state vector."""
+    """<op> = Tr(op rho) for a density matrix, or <psi|op|psi> for a state vector; for a
+    matrix product state (an MPS result's ``final_state``, ``steadystate(method=jr.MPS())``):
+    Tr(op rho)/Tr(rho) of a density MPS (local dimension d^2) or <psi|op|psi>/<psi|psi> of a
+    state MPS (local dimension d), for ``op`` on one site or two neighbouring sites."""
+    from .mps import MatrixProductState
+
+    if isinstance(state, MatrixProductState):
+        return _expect_mps(op, state)
     state = jnp.asarray(state)
     if state.ndim == 1:
         return jnp.vdot(state, apply_left(op, state))
     return jnp.trace(apply_left(op, state))
+
+
+def _expect_mps(op: LocalOperator, state):
+    from .mps import expect_local, norm2
+    from .mps._density import observable_weights, trace_expectations
+
+    d = op.d
+    if op.L != state.L:
+        raise ValueError(f"`op` is an operator of a chain of L = {op.L} sites, `state` an MPS of {state.L}")
+    if state.d == d * d:  # a density MPS of the doubled chain
+        ((first, k, w),) = observable_weights([op], d)
+        one, two = (([first], w[None]), ([], np.zeros((0, d**4)))) if k == 1 else \
+            (([], np.zeros((0, d * d))), ([first], w[None]))
+        (val,) = trace_expectations(state.tensors, np.asarray(one[0], int), one[1],
+                                    np.asarray(two[0], int), two[1])
+        return val[0]
+    if state.d == d:
+        return expect_local(state, op.on(tuple(sorted(op.sites))).matrix, tuple(sorted(op.sites))) / norm2(state)
+    raise ValueError(f"`state` is an MPS of local dimension {state.d}; `op` acts on sites of dimension {d} "
+                     f"(a state MPS has {d}, a density MPS {d * d})")
 
 
 def eigenstate_populations(model, rho, max_memory=None):

@@ -1,7 +1,8 @@
 """Matrix-product states for quantum-jump trajectories: a fixed-shape MPS (jit/vmap over
 trajectories) and its second-order TEBD propagator under the non-Hermitian Hamiltonian
 H_nh = H - (i/2) sum_k L_k^dagger L_k (Vidal, PRL 91, 147902 (2003); Schollwöck, Ann. Phys.
-326, 96 (2011)). Building block of the MPS trajectory engine; not exported from the top level.
+326, 96 (2011)). Building block of the MPS engines; of it only ``MatrixProductState`` (the
+result type) is exported from the top level.
 """
 
 from ._mps import MatrixProductState as MatrixProductState

@@ -121,13 +121,11 @@ def observable_weights(ops, d: int):
     return out
 
 
-def trace_expectations(t, first1, w1, first2, w2):
-    """Tr(O rho)/Tr(rho) of one-site operators (sites ``first1``, weights ``w1`` (n1, d^2))
-    and two-site operators (first sites ``first2``, weights ``w2`` (n2, d^4)) for the doubled-
-    chain MPS tensors ``t`` (L, chi, d^2, chi). Each value is divided by the trace contracted
-    through the same environments, so their scale (renormalized at every site) cancels."""
-    dd = t.shape[2]
-    d = int(round(dd ** 0.5))
+def _trace_environments(t):
+    """(T, ls, rs) of the doubled-chain MPS ``t``: the transfer matrices T_i = sum_x
+    A_i[:, x, :] vec(I)[x] (L, chi, chi) and the environments left (ls[i]) and right (rs[i])
+    of every site i, each rescaled to norm 1 (ratios with the trace are scale-free)."""
+    d = int(round(t.shape[2] ** 0.5))
     tau = jnp.eye(d, dtype=t.dtype).reshape(-1)
     T = jnp.einsum("iaxb,x->iab", t, tau)
     e0 = jnp.zeros((t.shape[1],), t.dtype).at[0].set(1)
@@ -140,9 +138,18 @@ def trace_expectations(t, first1, w1, first2, w2):
         n = Ti @ r
         return n / jnp.linalg.norm(n), r
 
-    _, ls = jax.lax.scan(left, e0, T)  # ls[i]: environment left of site i
+    _, ls = jax.lax.scan(left, e0, T)
     _, rs = jax.lax.scan(right, e0, T[::-1])
-    rs = rs[::-1]  # rs[i]: environment right of site i
+    return T, ls, rs[::-1]
+
+
+def trace_expectations(t, first1, w1, first2, w2):
+    """Tr(O rho)/Tr(rho) of one-site operators (sites ``first1``, weights ``w1`` (n1, d^2))
+    and two-site operators (first sites ``first2``, weights ``w2`` (n2, d^4)) for the doubled-
+    chain MPS tensors ``t`` (L, chi, d^2, chi). Each value is divided by the trace contracted
+    through the same environments, so their scale (renormalized at every site) cancels."""
+    dd = t.shape[2]
+    T, ls, rs = _trace_environments(t)
     out = []
     if len(first1):
         i = jnp.asarray(first1)
@@ -159,4 +166,24 @@ def trace_expectations(t, first1, w1, first2, w2):
     return out
 
 
-__all__ = ["liouvillian_terms", "observable_weights", "trace_expectations", "vectorized"]
+def bond_marginals(t):
+    """The two-site reduced density matrices of every bond (i, i+1) of the doubled-chain MPS
+    ``t`` (L, chi, d^2, chi), trace 1, as (L - 1, d^2, d^2) arrays m[i, x, y] = vec(rho_{i,i+1})
+    in site-pair order (x = (s_i, s'_i), y = (s_{i+1}, s'_{i+1}); :func:`marginal_matrices`
+    turns them into d^2 x d^2 matrices). Every one- and two-site observable is a linear
+    function of these (the steady-state solver watches them)."""
+    d = int(round(t.shape[2] ** 0.5))
+    tau = jnp.eye(d, dtype=t.dtype).reshape(-1)
+    _, ls, rs = _trace_environments(t)
+    m = jnp.einsum("na,naxc,ncyb,nb->nxy", ls[:-1], t[:-1], t[1:], rs[1:])
+    return m / jnp.einsum("nxy,x,y->n", m, tau, tau)[:, None, None]
+
+
+def marginal_matrices(m, d: int):
+    """(n, d^2, d^2) density matrices rho[(s_i s_{i+1}), (s'_i s'_{i+1})] of bond marginals
+    ``m`` from :func:`bond_marginals`."""
+    m = np.asarray(m)
+    return m.reshape(-1, d, d, d, d).transpose(0, 1, 3, 2, 4).reshape(-1, d * d, d * d)
+
+
+__all__ = ["bond_marginals", "liouvillian_terms", "marginal_matrices", "observable_weights", "trace_expectations", "vectorized"]

@@ -40,7 +40,12 @@ from ..operators import embed
 
 
 class MatrixProductState(eqx.Module):
-    """An MPS with site tensors ``tensors`` of shape (L, chi, d, chi) (module docstring)."""
+    """An MPS with site tensors ``tensors`` of shape (L, chi, d, chi): site tensors padded to
+    the bond dimension chi, the boundary bonds at index 0 (``jaxredfield/mps/_mps.py``). A
+    state MPS (``mcsolve(method=jr.MPS())`` final states, local dimension d) or a density
+    MPS of the doubled chain (``mesolve(method=jr.MPS()).final_state``,
+    ``steadystate(method=jr.MPS())``; local dimension d^2, vec(rho) with the pair (ket, bra)
+    on each site): evaluate either with :func:`jaxredfield.expect`."""
 
     tensors: jax.Array
 

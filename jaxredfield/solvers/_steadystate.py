@@ -19,10 +19,10 @@ import jax.scipy.linalg as jsl
 import lineax as lx
 import numpy as np
 
-from .._checks import check_equation_finite, check_memory, is_concrete
+from .._checks import check_equation_finite, check_memory, check_positive, is_concrete
 from .._progress import bar, progress_enabled
 from ..equations import MasterEquation
-from ..method import GMRES, Direct, check_method
+from ..method import GMRES, MPS, Direct, check_method
 from ..result import SteadyStateResult
 from ._generator import generator
 
@@ -75,10 +75,19 @@ def _liouvillian(eq, batch_size):
     return cols.T
 
 
-def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho0=None,
+def _positive_number(x, name: str) -> float:
+    check_positive(x, name)
+    if isinstance(x, bool) or not np.isfinite(float(x)):
+        raise ValueError(f"`{name}` must be a positive finite number, got {x!r}")
+    return float(x)
+
+
+def steadystate(eq: MasterEquation, *, method: Direct | GMRES | MPS | None = None, rho0=None,
                 check_unique: bool = True, return_info: bool = False,
-                progress: bool | None = None, max_memory=None):
-    """The steady state of ``eq`` (G(rho_ss) = 0, Tr rho_ss = 1) as a (d^L, d^L) density matrix.
+                progress: bool | None = None, max_memory=None, tol: float | None = None,
+                max_time: float | None = None):
+    """The steady state of ``eq`` (G(rho_ss) = 0, Tr rho_ss = 1) as a (d^L, d^L) density matrix,
+    or for long chains as a density MPS (``method=jr.MPS(...)``, below).
 
     **Arguments:**
     - `method`: :class:`~jaxredfield.Direct` (direct solve of the D^2 x D^2 Liouvillian;
@@ -130,6 +139,25 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
       difference of the two solves; None without ``check_unique``).
     - `max_memory`: refuse dense objects above this many bytes (default 8 GiB).
 
+    **Long chains,** ``method=jr.MPS(max_bond, dt, cutoff)`` (issue 26;
+    ``jaxredfield/solvers/_steadystate_mps.py``): the steady state as a density
+    :class:`~jaxredfield.mps.MatrixProductState` of the doubled chain (the same representation
+    as ``mesolve(method=jr.MPS()).final_state``; evaluate it with :func:`jaxredfield.expect`),
+    for every equation whose terms are local (local Lindblad, standard local Lindblad, local
+    Redfield / pseudo-Lindblad), found by relaxing ``rho0`` (default: the infinite-temperature
+    product state; also a product state, local density matrices or an earlier MPS result) under
+    TEBD at ``dt`` until the two-site reduced density matrices of every bond change by at most
+    ``tol`` per unit time (default 1e-6), the same at dt/2, then Richardson extrapolation in
+    the step ((4 rho_{dt/2} - rho_dt)/3: the O(dt^2) error of the splitting cancels).
+    ``max_time`` (default 1e4) caps each relaxation; a run that reaches it warns
+    (``RuntimeWarning``) and returns its state with ``stats["converged"] = False``; a
+    truncation that leaves a two-site marginal with a negative eigenvalue warns with
+    :class:`~jaxredfield.TruncationWarning`. ``return_info=True`` gives ``stats``:
+    ``converged``, ``change_per_time``, ``evolved_time`` (of the two relaxations),
+    ``trotter_correction`` (the largest change Richardson made to a marginal), ``bond_dims``,
+    ``discarded_weight_rate``, ``min_marginal_eigenvalue``, ``seconds``. Not differentiable;
+    ``check_unique`` does not apply (relaxation finds the state its start relaxes to).
+
     **Returns:** rho_ss (Hermitian part, trace 1), or a ``SteadyStateResult`` with
     ``return_info=True``. Raises ``RuntimeError`` if GMRES does not converge within
     ``maxiter`` restart cycles or the result is not finite, ``ValueError`` for a non-unique
@@ -138,8 +166,17 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | None = None, rho
     """
     if not isinstance(eq, MasterEquation):
         raise TypeError(f"`eq` must be a MasterEquation (e.g. local_redfield(system, 2)), got {type(eq).__name__}")
-    method = check_method(method, (Direct, GMRES), "steadystate", None)
+    method = check_method(method, (Direct, GMRES, MPS), "steadystate", None)
     check_equation_finite(eq, "eq")
+    if isinstance(method, MPS):
+        from ._steadystate_mps import steadystate_mps
+
+        tol = 1e-6 if tol is None else _positive_number(tol, "tol")
+        max_time = 1e4 if max_time is None else _positive_number(max_time, "max_time")
+        return steadystate_mps(eq, method, rho0, tol, max_time, progress, max_memory, return_info)
+    if tol is not None or max_time is not None:
+        raise TypeError("`tol` and `max_time` are options of steadystate(method=jr.MPS()); for GMRES "
+                        "pass jr.GMRES(tol=...), Direct has none")
     D = eq.dim
     fallback = False
     if method is None:

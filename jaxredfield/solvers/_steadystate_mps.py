@@ -1,0 +1,197 @@
+r"""``steadystate(eq, method=jr.MPS(...))``: the non-equilibrium steady state of a long chain as
+a density MPS (issue 26), without the d^L x d^L matrix.
+
+Algorithm -- relaxation under the master equation itself, then Richardson extrapolation in
+the time step:
+
+1. From ``rho0`` (default: the infinite-temperature product state, bond 1) the density MPS
+   is evolved by the same second-order TEBD as ``mesolve(method=jr.MPS())``
+   (:mod:`jaxredfield.solvers._mesolve_mps`) in windows of ``WINDOW_STEPS`` steps of
+   ``method.dt``. After each window the two-site reduced density matrices of every bond
+   (:func:`~jaxredfield.mps._density.bond_marginals`; they hold every one- and two-site
+   observable: magnetizations, bond currents, energies) are compared with the previous
+   window's; the run stops when the largest change of an entry per unit time is at most
+   ``tol``. A symmetric (second-order) splitting's fixed point is the steady state of a
+   modified generator G + dt^2 G_2 + O(dt^4): it differs from the true one by O(dt^2)
+   (measured at L = 6, local Lindblad N = 1, dt = 0.1: 1.7e-3 in the currents).
+2. The same relaxation at dt/2, started from the first result (the two fixed points differ by
+   O(dt^2): the second run starts next to its own).
+3. Richardson: rho = (4 rho_{dt/2} - rho_{dt}) / 3 cancels the dt^2 term (error O(dt^4)); the
+   combination of the two trace-normalized MPS is compressed back to ``max_bond``
+   (:func:`~jaxredfield.mps._combine.combine`). ``stats["trotter_correction"]`` is the largest
+   change that step made to a bond marginal (the size of the removed O(dt^2) error).
+
+Why relaxation: it is the one method that converges for every equation form the density MPS
+holds (Lindblad and pseudo-Lindblad: the local Redfield equation has negative rates) and whose
+truncations are the ones ``mesolve(method=jr.MPS())`` already validates; variational
+minimization of <rho|G^dag G|rho> is known to converge badly at large L (issue 26). Its cost
+is the relaxation time, which grows with L (tau ~ L^1.5 ... L^2.6 on the paper's chain,
+``benchmarks/results/relaxation_time.md``): a good ``rho0`` (the steady state at a nearby
+parameter, or of a shorter chain's profile) shortens it.
+
+Stopping honestly: a run that reaches ``max_time`` before ``tol`` warns
+(``RuntimeWarning``, with the change per unit time reached and the fix) and returns its state
+with ``stats["converged"] = False``; a truncation that makes the state unphysical -- a bond
+marginal with an eigenvalue below ``-MARGINAL_SLACK`` -- or an accumulated discarded weight
+per unit time above ``MAX_DISCARDED_RATE`` warns with :class:`jaxredfield.TruncationWarning`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._checks import check_memory
+from .._progress import bar
+from ..mps import TEBD, MatrixProductState, from_product
+from ..mps._combine import combine, trace
+from ..mps._density import bond_marginals, liouvillian_terms, marginal_matrices, vectorized
+from ..mps._tebd import term_width
+from ..mps._truncation import TruncationWarning
+from ._mesolve_mps import _advance, _local_density_matrices
+
+#: TEBD steps between two looks at the bond marginals
+WINDOW_STEPS = 40
+#: windows without a new smallest change per unit time after which a run counts as stalled
+#: (a truncated bond: the truncations keep the state moving at a floor above ``tol``)
+STALL_WINDOWS = 30
+#: a bond marginal may have eigenvalues down to -MARGINAL_SLACK (truncation round-off)
+MARGINAL_SLACK = 1e-6
+#: discarded weight per unit time of the converged state above which it warns
+MAX_DISCARDED_RATE = 1e-5
+
+
+def _marginals(t) -> np.ndarray:
+    return np.asarray(_bond_marginals(t))
+
+
+_bond_marginals = jax.jit(bond_marginals)
+
+
+def _relax(tebd, t, dt: float, tol: float, max_time: float, pbar, label: str):
+    """Windows of WINDOW_STEPS steps of ``dt`` until the bond marginals change by at most
+    ``tol`` per unit time or ``max_time`` has passed. Returns (tensors, marginals, time
+    evolved, last change per unit time, discarded weight per unit time of the last window,
+    converged)."""
+    window = WINDOW_STEPS * dt
+    prev = _marginals(t)
+    elapsed, change, rate = 0.0, math.inf, 0.0
+    best, since = math.inf, 0
+    while elapsed < max_time - 1e-12 and since < STALL_WINDOWS:
+        t, cut = _advance(tebd, t, jnp.float64(dt), jnp.int32(WINDOW_STEPS))
+        elapsed += window
+        m = _marginals(t)
+        if not np.all(np.isfinite(m)):
+            raise RuntimeError(f"steadystate(method=jr.MPS()) produced NaN or inf after t = {elapsed:.4g} "
+                               f"({label}); lower `dt` or raise `max_bond`")
+        change = float(np.max(np.abs(m - prev))) / window
+        rate = float(cut) / window
+        prev = m
+        pbar.update(1)
+        pbar.set_postfix_str(f"{label} t={elapsed:.4g} change/t={change:.2g} (tol {tol:g})")
+        if change <= tol:
+            return t, m, elapsed, change, rate, True
+        best, since = (change, 0) if change < best else (best, since + 1)
+    return t, prev, elapsed, change, rate, False
+
+
+def _normalized(t, d: int):
+    """(storage / Tr rho) as two factors: the storage and 1/Tr (complex), the trace's scale
+    folded into the first site (the MPS scale is free; Richardson needs trace-1 states)."""
+    mant, log10 = trace(t, d)
+    if mant == 0:
+        raise RuntimeError("steadystate(method=jr.MPS()): the density MPS has zero trace (truncated away); "
+                           "raise `max_bond`")
+    L = t.shape[0]
+    # spread the scale over the sites: Tr = mant 10^log10, each site divided by 10^(log10/L)
+    f = 10.0 ** (-log10 / L)
+    s = np.asarray(t) * f
+    s[0] = s[0] / mant
+    return s
+
+
+def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max_memory, return_info):
+    """The steady state of ``eq`` as a density MPS (module docstring); arguments as
+    :func:`jaxredfield.steadystate`."""
+    from ..result import SteadyStateResult
+
+    L, d, chi = eq.L, eq.d, method.max_bond
+    if L < 2:
+        raise ValueError("steadystate(method=jr.MPS()) needs a chain of L >= 2 sites; use the default "
+                         "method for a single site")
+    terms = liouvillian_terms(eq)
+    w = term_width(terms)
+    check_memory(16.0 * ((L - w + 1) * (d * d) ** (2 * w) + 4 * L * chi**2 * d * d),
+                 f"steadystate(method=jr.MPS()) of {eq.name} at L = {L} (gates on {w} sites of the "
+                 f"doubled chain, {(d * d) ** w} x {(d * d) ** w} each; bond {chi})",
+                 "Use an equation with narrower terms (a lower order N) or a smaller max_bond.", max_memory)
+    tebd = TEBD.build([g.scale(1j) for g in terms], [], chi, cutoff=method.cutoff)
+    if rho0 is None:
+        v = np.tile(np.eye(d).reshape(1, -1) / np.sqrt(d), (L, 1))
+        t = from_product(v, chi).tensors
+    elif isinstance(rho0, MatrixProductState):
+        if rho0.tensors.shape != (L, chi, d * d, chi):
+            raise ValueError(f"`rho0` is an MPS of shape {rho0.tensors.shape}; this run needs "
+                             f"{(L, chi, d * d, chi)} (the same L, d and max_bond)")
+        t = jnp.asarray(rho0.tensors, jnp.complex128)
+    else:
+        v = vectorized(_local_density_matrices(rho0, L, d))
+        t = from_product(v / np.linalg.norm(v, axis=1, keepdims=True), chi).tensors
+    t0 = time.perf_counter()
+    dt = float(method.dt)
+    n_windows = 2 * math.ceil(max_time / (WINDOW_STEPS * dt * 0.5))
+    with bar(n_windows, "steadystate (MPS)", "window", progress) as pbar:
+        t1, m1, T1, ch1, _, ok1 = _relax(tebd, t, dt, tol, max_time, pbar, f"dt={dt:g}")
+        t2, m2, T2, ch2, rate, ok2 = _relax(tebd, t1, dt / 2, tol, max_time, pbar, f"dt={dt / 2:g}")
+    a, b = _normalized(t2, d), _normalized(t1, d)
+    tr, norm, cut = combine(a, b, 4.0 / 3.0, -1.0 / 3.0, chi, method.cutoff)
+    tr = jnp.asarray(tr)
+    m = _marginals(tr)
+    correction = float(np.max(np.abs(m - m2)))
+    converged = ok1 and ok2
+    stats = {"converged": converged, "change_per_time": max(ch1, ch2), "tol": tol,
+             "evolved_time": (T1, T2), "trotter_correction": correction,
+             "discarded_weight_rate": rate, "richardson_discarded": cut,
+             "bond_dims": np.asarray(jax.device_get(_bond_dims(tr))),
+             "seconds": time.perf_counter() - t0}
+    if not converged:
+        which, ch, T = (f"dt = {dt:g}", ch1, T1) if not ok1 else (f"dt = {dt / 2:g}", ch2, T2)
+        if T < max_time - 1e-9:  # stalled: the truncations keep the state moving
+            why = (f"the change per unit time stalled at {ch:.3g} (no new low in {STALL_WINDOWS} windows, t = {T:.4g}; "
+                   f"tol = {tol:g}), the floor the truncations leave (discarded weight {rate:.3g} per unit "
+                   f"time). Raise `max_bond` (jr.MPS(max_bond={2 * chi})) or lower `cutoff`, or accept a "
+                   f"`tol` above {ch:.2g}")
+        else:
+            why = (f"the bond marginals still change by {ch:.3g} per unit time after max_time = {max_time:g} "
+                   f"(tol = {tol:g}). Raise `max_time`, or start closer (rho0 = this result's state)")
+        warnings.warn(f"steadystate(method=jr.MPS()) did not converge at {which}: {why}; "
+                      "stats['converged'] is False.", RuntimeWarning, stacklevel=3)
+    rho2 = marginal_matrices(m, d)
+    ev = float(np.linalg.eigvalsh(0.5 * (rho2 + np.conj(np.swapaxes(rho2, 1, 2)))).min())
+    reasons = []
+    if ev < -MARGINAL_SLACK:
+        reasons.append(f"a two-site reduced density matrix has the eigenvalue {ev:.3g} < 0")
+    if rate > MAX_DISCARDED_RATE:
+        reasons.append(f"the truncations discard a weight of {rate:.3g} per unit time in the steady state "
+                       f"(above {MAX_DISCARDED_RATE:g})")
+    if reasons:
+        warnings.warn(f"steadystate(method=jr.MPS()) with max_bond = {chi}, cutoff = {method.cutoff:g}: the "
+                      f"truncation has made the state unreliable: {'; '.join(reasons)}. Raise `max_bond` "
+                      f"(jr.MPS(max_bond={2 * chi})) and compare.", TruncationWarning, stacklevel=3)
+    stats["min_marginal_eigenvalue"] = float(ev)
+    state = MatrixProductState(tr)
+    if return_info:
+        return SteadyStateResult(state=state, stats=stats, method=method)
+    return state
+
+
+@jax.jit
+def _bond_dims(t):
+    from ..mps import bond_dims
+
+    return bond_dims(t)
