@@ -64,31 +64,38 @@ def _measure(t, first1, w1, first2, w2):
     return trace_expectations(t, first1, w1, first2, w2)
 
 
+def density_tebd(eq, method, rho0, solver: str, n_copies: int, max_memory):
+    """(TEBD of the generator on the doubled chain, initial tensors) for ``solver``
+    ("mesolve", "steadystate") with ``method=jr.MPS()``: the memory check (``n_copies`` MPS
+    storages), the gates, and ``rho0`` -- a product state, local density matrices, or an
+    earlier MPS result (the same L, d and max_bond)."""
+    L, d, chi = eq.L, eq.d, method.max_bond
+    terms = liouvillian_terms(eq)
+    w = term_width(terms)
+    check_memory(16.0 * ((L - w + 1) * (d * d) ** (2 * w) + n_copies * L * chi**2 * d * d),
+                 f"{solver}(method=jr.MPS()) of {eq.name} at L = {L} (gates on {w} sites of the doubled "
+                 f"chain, {(d * d) ** w} x {(d * d) ** w} each; bond {chi})",
+                 "Use an equation with narrower terms (a lower order N) or a smaller max_bond.", max_memory)
+    tebd = TEBD.build([g.scale(1j) for g in terms], [], chi, cutoff=method.cutoff)
+    if isinstance(rho0, MatrixProductState):  # a final state of an earlier run: continue
+        if rho0.tensors.shape != (L, chi, d * d, chi):
+            raise ValueError(f"`rho0` is an MPS of shape {rho0.tensors.shape}; this run needs "
+                             f"{(L, chi, d * d, chi)} (the same L, d and max_bond)")
+        return tebd, jnp.asarray(rho0.tensors, jnp.complex128)
+    v = vectorized(_local_density_matrices(rho0, L, d))
+    v = v / np.linalg.norm(v, axis=1, keepdims=True)  # canonical product (scale is free)
+    return tebd, from_product(v, chi).tensors
+
+
 def mesolve_mps(eq, rho0, tsave, ops, herm, method, progress, max_memory=None) -> MESolveResult:
     """mesolve(eq, rho0, tsave, e_ops, method=jr.MPS(max_bond, dt, cutoff)) (module docstring;
     arguments as there, ``ops``/``herm`` from ``as_e_ops``)."""
-    L, d = eq.L, eq.d
+    d = eq.d
     if not is_concrete(tsave):
         raise TypeError("mesolve(method=jr.MPS()) runs its save intervals from Python (progress, "
                         "NaN checks per save): `tsave` must be concrete, not traced inside "
                         "jax.jit/grad; call it outside the transformation (it is not differentiable)")
-    chi = method.max_bond
-    terms = liouvillian_terms(eq)
-    w = term_width(terms)
-    check_memory(16.0 * ((L - w + 1) * (d * d) ** (2 * w) + 2 * L * chi**2 * d * d),
-                 f"mesolve(method=jr.MPS()) of {eq.name} at L = {L} (gates on {w} sites of the doubled "
-                 f"chain, {(d * d) ** w} x {(d * d) ** w} each; bond {chi})",
-                 "Use an equation with narrower terms (a lower order N) or a smaller max_bond.", max_memory)
-    tebd = TEBD.build([g.scale(1j) for g in terms], [], chi, cutoff=method.cutoff)
-    if isinstance(rho0, MatrixProductState):  # a final_state of an earlier run: continue
-        if rho0.tensors.shape != (L, chi, d * d, chi):
-            raise ValueError(f"`rho0` is an MPS of shape {rho0.tensors.shape}; this run needs "
-                             f"{(L, chi, d * d, chi)} (the same L, d and max_bond)")
-        t = jnp.asarray(rho0.tensors, jnp.complex128)
-    else:
-        v = vectorized(_local_density_matrices(rho0, L, d))
-        v = v / np.linalg.norm(v, axis=1, keepdims=True)  # canonical product (scale is free)
-        t = from_product(v, chi).tensors
+    tebd, t = density_tebd(eq, method, rho0, "mesolve", 2, max_memory)
     w = observable_weights(ops, d)
     one = [(n, f, x) for n, (f, k, x) in enumerate(w) if k == 1]
     two = [(n, f, x) for n, (f, k, x) in enumerate(w) if k == 2]

@@ -46,14 +46,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._checks import check_memory
 from .._progress import bar
-from ..mps import TEBD, MatrixProductState, from_product
+from ..mps import MatrixProductState
 from ..mps._combine import combine, trace
-from ..mps._density import bond_marginals, liouvillian_terms, marginal_matrices, vectorized
-from ..mps._tebd import term_width
+from ..mps._density import bond_marginals, marginal_matrices
 from ..mps._truncation import TruncationWarning
-from ._mesolve_mps import _advance, _local_density_matrices
+from ._mesolve_mps import _advance, density_tebd
 
 #: TEBD steps between two looks at the bond marginals
 WINDOW_STEPS = 40
@@ -124,24 +122,8 @@ def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max
     if L < 2:
         raise ValueError("steadystate(method=jr.MPS()) needs a chain of L >= 2 sites; use the default "
                          "method for a single site")
-    terms = liouvillian_terms(eq)
-    w = term_width(terms)
-    check_memory(16.0 * ((L - w + 1) * (d * d) ** (2 * w) + 4 * L * chi**2 * d * d),
-                 f"steadystate(method=jr.MPS()) of {eq.name} at L = {L} (gates on {w} sites of the "
-                 f"doubled chain, {(d * d) ** w} x {(d * d) ** w} each; bond {chi})",
-                 "Use an equation with narrower terms (a lower order N) or a smaller max_bond.", max_memory)
-    tebd = TEBD.build([g.scale(1j) for g in terms], [], chi, cutoff=method.cutoff)
-    if rho0 is None:
-        v = np.tile(np.eye(d).reshape(1, -1) / np.sqrt(d), (L, 1))
-        t = from_product(v, chi).tensors
-    elif isinstance(rho0, MatrixProductState):
-        if rho0.tensors.shape != (L, chi, d * d, chi):
-            raise ValueError(f"`rho0` is an MPS of shape {rho0.tensors.shape}; this run needs "
-                             f"{(L, chi, d * d, chi)} (the same L, d and max_bond)")
-        t = jnp.asarray(rho0.tensors, jnp.complex128)
-    else:
-        v = vectorized(_local_density_matrices(rho0, L, d))
-        t = from_product(v / np.linalg.norm(v, axis=1, keepdims=True), chi).tensors
+    rho0 = np.eye(d) / d if rho0 is None else rho0  # infinite temperature on every site
+    tebd, t = density_tebd(eq, method, rho0, "steadystate", 4, max_memory)
     t0 = time.perf_counter()
     dt = float(method.dt)
     n_windows = 2 * math.ceil(max_time / (WINDOW_STEPS * dt * 0.5))
