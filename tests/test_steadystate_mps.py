@@ -131,3 +131,17 @@ def test_bad_arguments_name_themselves():
         with pytest.raises(ValueError, match="local dimension"):
             jr.expect(jr.operator_on(jr.sigmaz(), 0, s.model),
                       jr.MatrixProductState(np.zeros((3, 4, 3, 4), complex)))
+
+
+def test_expect_on_a_state_mps_matches_the_dense_vector(rng):
+    """jr.expect on a state MPS (local dimension d) is <psi|O|psi>/<psi|psi>, checked against
+    the dense vector for a random unnormalized product state, one- and two-site operators."""
+    from jaxredfield.mps import from_product, to_dense
+
+    model = jr.xxz_chain(4)
+    v = rng.normal(size=(4, 2)) + 1j * rng.normal(size=(4, 2))
+    mps = from_product(v, 4)
+    psi = np.asarray(to_dense(mps))
+    for op in [jr.operator_on(jr.sigmax(), 2, model), jr.spin_current(model, 1)]:
+        ref = np.vdot(psi, np.asarray(op.dense()) @ psi) / np.vdot(psi, psi)
+        assert abs(complex(jr.expect(op, mps)) - ref) < 1e-12
