@@ -86,14 +86,17 @@ class MESolveResult(Result):
 class SteadyStateResult(Result):
     """Result of :func:`~jaxredfield.steadystate` with ``return_info=True``.
 
-    - ``state`` (D, D): the steady state (Hermitian part, trace 1);
+    - ``state`` (D, D): the steady state (Hermitian part, trace 1); with
+      ``method=jr.MPS()`` a density :class:`~jaxredfield.MatrixProductState` (its own
+      ``stats``: see :func:`~jaxredfield.steadystate`);
     - ``stats``: ``residual`` = ||G(rho)||_F / (g ||rho||_F) of ``state`` (g >= ||G||, a
       relative residual of the generator comparable across methods), ``iterations`` (GMRES
       restart cycles of the first solve; 0 for Direct) and the uniqueness measure:
       ``sigma_min`` (Direct: the relative smallest singular value of the bordered system) or
       ``kernel_test`` (GMRES: relative difference of the two solves; None without
       ``check_unique``);
-    - ``method``: the :class:`~jaxredfield.Direct` or :class:`~jaxredfield.GMRES` method used
+    - ``method``: the :class:`~jaxredfield.Direct`, :class:`~jaxredfield.GMRES` or
+      :class:`~jaxredfield.MPS` method used
       (the automatic choice resolved)."""
 
     state: jnp.ndarray

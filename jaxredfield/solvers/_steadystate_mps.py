@@ -101,8 +101,9 @@ def _relax(tebd, t, dt: float, tol: float, max_time: float, pbar, label: str):
 
 
 def _normalized(t, d: int):
-    """(storage / Tr rho) as two factors: the storage and 1/Tr (complex), the trace's scale
-    folded into the first site (the MPS scale is free; Richardson needs trace-1 states)."""
+    """The storage of the same state with trace 1 (Richardson combines trace-1 states): every
+    site divided by the L-th root of |Tr|'s scale, the first also by the trace's mantissa
+    (no overflow for long chains)."""
     mant, log10 = trace(t, d)
     if mant == 0:
         raise RuntimeError("steadystate(method=jr.MPS()): the density MPS has zero trace (truncated away); "
