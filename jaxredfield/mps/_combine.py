@@ -11,18 +11,18 @@ weight ``cutoff``), which leaves the orthogonality center at site 0, as TEBD nee
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
+
+from ._mps import bond_dims
 
 
 def _trimmed(t) -> list:
-    """The site tensors of storage t (L, chi, d, chi) cut to their used bond dimensions."""
+    """The site tensors of storage t (L, chi, d, chi) cut to their used bond dimensions
+    (:func:`~._mps.bond_dims`; at least 1)."""
     t = np.asarray(t)
-    L = t.shape[0]
-    nz_left = [np.flatnonzero(np.any(t[i] != 0, axis=(1, 2))) for i in range(L)]
-    nz_right = [np.flatnonzero(np.any(t[i] != 0, axis=(0, 1))) for i in range(L)]
-    dims = [1] + [max(1 + (nz_right[i][-1] if nz_right[i].size else 0),
-                      1 + (nz_left[i + 1][-1] if nz_left[i + 1].size else 0)) for i in range(L - 1)] + [1]
-    return [t[i, :dims[i], :, :dims[i + 1]] for i in range(L)]
+    dims = np.maximum(np.asarray(bond_dims(jnp.asarray(t))), 1)
+    return [t[i, :dims[i], :, :dims[i + 1]] for i in range(t.shape[0])]
 
 
 def trace(t, d: int) -> complex:

@@ -47,7 +47,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._progress import bar
-from ..mps import MatrixProductState
+from ..mps import MatrixProductState, bond_dims
 from ..mps._combine import combine, trace
 from ..mps._density import bond_marginals, marginal_matrices
 from ..mps._truncation import TruncationWarning
@@ -142,7 +142,7 @@ def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max
     stats = {"converged": converged, "change_per_time": max(ch1, ch2), "tol": tol,
              "evolved_time": (T1, T2), "trotter_correction": correction,
              "discarded_weight_rate": rate, "richardson_discarded": cut,
-             "bond_dims": np.asarray(jax.device_get(_bond_dims(tr))),
+             "bond_dims": np.asarray(bond_dims(tr)),
              "seconds": time.perf_counter() - t0}
     if not converged:
         which, ch, T = (f"dt = {dt:g}", ch1, T1) if not ok1 else (f"dt = {dt / 2:g}", ch2, T2)
@@ -173,10 +173,3 @@ def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max
     if return_info:
         return SteadyStateResult(state=state, stats=stats, method=method)
     return state
-
-
-@jax.jit
-def _bond_dims(t):
-    from ..mps import bond_dims
-
-    return bond_dims(t)
