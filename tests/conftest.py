@@ -1,9 +1,21 @@
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=true")
-# the CLI and examples turn on the persistent compilation cache; the tests that call them
-# in-process keep it off (tests/test_cache.py checks it in subprocesses)
-os.environ.setdefault("JAXREDFIELD_CACHE", "0")
+# one persistent XLA compilation cache per test session, in a temporary folder shared by the
+# test processes (pytest-xdist workers inherit this environment from the controller), the helper
+# processes and the subprocesses the tests start (examples, CLI, SLURM steps): a program that
+# several tests compile (the same equation, solver and shapes) is compiled once per session.
+# Nothing outside the folder is read or written; it is removed at the end (pytest_unconfigure).
+# `JAXREDFIELD_CACHE=0 make test` runs without it (tests/test_cache.py tests the cache itself).
+if not os.environ.get("JAXREDFIELD_TEST_CACHE_DIR"):
+    os.environ["JAXREDFIELD_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="jaxredfield-test-xla-")
+    _SESSION_CACHE_OWNER = True
+else:
+    _SESSION_CACHE_OWNER = False
+os.environ.setdefault("JAXREDFIELD_CACHE", "1")
+os.environ.setdefault("JAXREDFIELD_CACHE_DIR", os.environ["JAXREDFIELD_TEST_CACHE_DIR"])
 # mcsolve's default uses every core through helper processes; the suite already runs two test
 # processes on two cores, so it computes in-process, and tests/test_workers.py asks for workers=2
 os.environ.setdefault("JAXREDFIELD_WORKERS", "1")
@@ -47,3 +59,9 @@ def _free_compiled_programs():
     which passes alone and after the MPS tests; the cause is not identified."""
     yield
     jax.clear_caches()
+
+
+def pytest_unconfigure(config):
+    """The process that made the session's compilation cache folder removes it."""
+    if _SESSION_CACHE_OWNER and not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ["JAXREDFIELD_TEST_CACHE_DIR"], ignore_errors=True)
