@@ -5,8 +5,6 @@ import importlib.util
 import pathlib
 import sys
 
-import pytest
-
 EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
 
 
@@ -76,9 +74,6 @@ def test_fig3bc_reduced(tmp_path):
     assert abs(ex_cur[-1]) < 1e-3 < abs(std_cur[-1])
 
 
-@pytest.mark.slow  # 85-150 s; the engines it runs are checked against mesolve in the default run
-# (tests/test_mps_trajectories.py, tests/test_mesolve_mps.py) and the script itself, its density
-# run with checkpoints, by test_mps_long_chain_density_checkpoint_resumes
 def test_mps_long_chain_reduced_matches_mesolve(tmp_path):
     """The MPS example at L = 5 (exact bond dimension): its time averages of the profile and
     the currents against mesolve of the same equations, within the statistical errors."""
@@ -137,6 +132,7 @@ def test_mps_long_chain_density_checkpoint_resumes(tmp_path, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(ex.jr, "mesolve", stop_after_one)
+    import pytest
 
     with pytest.raises(Killed):  # stopped in the first equation's second segment
         ex.simulate_density(out=str(tmp_path), **kw)
