@@ -36,7 +36,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from _meta import machine, write_results  # noqa: E402
+from _harness import machine, write_results  # noqa: E402
 
 CHILD = r"""
 import json, sys, time

@@ -26,13 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _harness import describe, machine, write_results  # noqa: E402
+
 DEFAULT = ["demo", "--L", "4"]
 
 #: runs in the child: listen to jax.monitoring, run the CLI, dump the totals as JSON
@@ -111,26 +113,30 @@ def main(argv=None):
             runs["cache off"] = run_once(cli, cache, cache_on=False)
             print("cache off", {k: round(v, 2) if isinstance(v, float) else v
                                 for k, v in runs["cache off"].items()}, flush=True)
-    import jax
-
     first, second = runs["first"], runs["second"]
-    ratio = second["backend_compile"] / first["backend_compile"]
     tl = lambda r: r["trace"] + r["lower"]  # noqa: E731
-    ratio_all = (second["backend_compile"] + tl(second)) / (first["backend_compile"] + tl(first))
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "jax": jax.__version__,
-            "command": "jaxredfield " + " ".join(cli), "cache_files": files, "cache_bytes": size,
-            "ratio_xla_compile": ratio, "ratio_compile_incl_trace_lower": ratio_all}
+    meta = machine(command="jaxredfield " + " ".join(cli), cache_files=files, cache_bytes=size,
+                   ratio_xla_compile=second["backend_compile"] / first["backend_compile"],
+                   ratio_compile_incl_trace_lower=(second["backend_compile"] + tl(second))
+                   / (first["backend_compile"] + tl(first)))
     os.makedirs(os.path.join(HERE, "results"), exist_ok=True)
-    with open(os.path.join(HERE, "results", "compile_cache.json"), "w") as f:
-        json.dump({"meta": meta, "runs": runs}, f, indent=1)
+    data = {"meta": meta, "runs": runs}
+    write_results(os.path.join(HERE, "results", "compile_cache.json"),
+                  os.path.join(HERE, "results", "compile_cache.md"), data, render)
+    print(render(data))
+
+
+def render(data):
+    meta, runs = data["meta"], data["runs"]
+    first, second = runs["first"], runs["second"]
+    ratio, ratio_all = meta["ratio_xla_compile"], meta["ratio_compile_incl_trace_lower"]
+    tl = lambda r: r["trace"] + r["lower"]  # noqa: E731
     lines = [
         "# Persistent compilation cache: first vs second run",
         "",
         f"`{meta['command']}`, each run a fresh process; the cache folder empty before the first run "
-        f"(after it: {files} files, {size / 1e6:.1f} MB). {meta['machine']}, {meta['cpus']} CPUs, "
-        f"jax {meta['jax']}, {meta['date']}. `python benchmarks/bench_compile_cache.py` "
-        "(method: its docstring).",
+        f"(after it: {meta['cache_files']} files, {meta['cache_bytes'] / 1e6:.1f} MB). {describe(meta)}. "
+        "`python benchmarks/bench_compile_cache.py` (method: its docstring).",
         "",
         "| run | XLA compile [s] | programs | cache hits | trace + lower [s] | wall [s] |",
         "|---|---|---|---|---|---|",
@@ -151,9 +157,7 @@ def main(argv=None):
                         f"(wall {off['process_wall']:.1f} s): writing the cache costs the first run "
                         f"{first['backend_compile'] - off['backend_compile']:+.2f} s (timing noise on a shared "
                         "machine included)."]
-    with open(os.path.join(HERE, "results", "compile_cache.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

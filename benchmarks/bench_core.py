@@ -39,7 +39,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import resource
 import signal
 import subprocess
@@ -51,6 +50,8 @@ import traceback
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import _harness  # noqa: E402  (metadata)
 REPO = os.path.dirname(HERE)
 
 # physics of the benchmark (paper's Fig. 2/3 chain)
@@ -708,15 +709,6 @@ class Sweep:
                     if _has_dist(md, p)}
         except Exception:  # noqa: BLE001
             vers = {}
-        cpu = platform.processor() or ""
-        try:
-            with open("/proc/cpuinfo") as f:
-                for line in f:
-                    if line.startswith("model name"):
-                        cpu = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
         a = self.args
         return {
             "started": self.started, "elapsed_s": self.elapsed(),
@@ -725,8 +717,7 @@ class Sweep:
             "extrapolate": not a.no_extrapolate, "mem_limit_gb": self.mem_limit / 1e9,
             "merged_with": self.merged_from,
             "remark": self.args.remark,
-            "machine": {"cpu": cpu, "ncpu": os.cpu_count(), "mem_gb": _mem_total_bytes() / 1e9,
-                        "python": platform.python_version(), "platform": platform.platform()},
+            "machine": _harness.machine(),
             "versions": vers,
             "physics": {"model": "xxz_chain(L): J=1, Delta=0.7, h=1, delta=-0.07",
                         "baths": f"OhmicBath({GAMMA}, {TEMP}) on sites 0 and L-1 via sigma^x",
@@ -754,8 +745,7 @@ class Sweep:
                f"the earlier run `bench_core.py {' '.join(m['merged_with']['argv'] or [])}` "
                f"started {m['merged_with']['started']} (see each record's run_started)."
                if m.get("merged_with") else ""),
-            f"Machine: {m['machine']['cpu']}, {m['machine']['ncpu']} CPUs, "
-            f"{m['machine']['mem_gb']:.0f} GB RAM; "
+            f"Machine: {_harness.describe(m['machine'])}, {m['machine'].get('mem_GB', '?')} GB RAM; "
             + ", ".join(f"{k} {v}" for k, v in m["versions"].items()) + ".",
             "",
             *([f"**Remark:** {m['remark']}", ""] if m.get("remark") else []),

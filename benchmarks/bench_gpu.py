@@ -59,6 +59,8 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import _harness  # noqa: E402  (metadata)
 CKPT_DIR = os.path.join(tempfile.gettempdir(), "jaxredfield_gpu_bench")
 TSAVE = np.linspace(0.0, 5.0, 11)
 STAGES = ("traj128", "traj64", "hpsi", "mesolve", "mps")
@@ -114,13 +116,12 @@ def save(out, res):
 
 
 def meta():
+    """The harness's machine description, the accelerator added."""
     import jax
 
-    dev = jax.devices()[0]
-    return {"device": getattr(dev, "device_kind", str(dev)), "n_devices": jax.device_count(),
-            "backend": jax.default_backend(), "jax": jax.__version__,
-            "host": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    dev, m = jax.devices()[0], _harness.machine()
+    return {**m, "device": getattr(dev, "device_kind", str(dev)), "n_devices": jax.device_count(),
+            "host": m.get("cpu", platform.machine())}
 
 
 # ---- stages -------------------------------------------------------------------------------

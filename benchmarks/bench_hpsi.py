@@ -22,9 +22,8 @@ Writes benchmarks/results/hpsi.json and hpsi.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import sys
 import time
 
 import jax
@@ -37,6 +36,9 @@ from jaxredfield.operators._dia import DiaOperator
 from jaxredfield.operators._gather import GatherOperator
 from jaxredfield.operators.local import merge_terms
 from jaxredfield.trajectories.chebyshev import ChebyshevPropagator
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _harness import describe, machine, write_results  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DRAM_L = 25  # the DRAM copy's size: 2^25 complex128 = 512 MB
@@ -141,30 +143,32 @@ def main(argv=None):
             for n in ("local", "gather", "flip", "dia")) + f"  chebyshev term {r['cheb_term_GBps']:6.2f} GB/s "
               f"({100 * r['cheb_term_frac_of_copy']:4.1f}%)", flush=True)
     os.makedirs(args.outdir, exist_ok=True)
-    meta = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-            "jax": jax.__version__, "backend": jax.default_backend(),
-            "date": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    with open(os.path.join(args.outdir, "hpsi.json"), "w") as f:
-        json.dump({"meta": meta, "dram_copy_GBps": dram_GBps, "rows": rows}, f, indent=1)
-    with open(os.path.join(args.outdir, "hpsi.md"), "w") as f:
-        f.write("# H psi throughput vs memory copy (XXZ chain, complex128)\n\n")
-        f.write(f"{meta}\n\nEffective bandwidth = 2 x 16 x 2^L bytes / best time of {args.repeat}.\n\n")
-        f.write("`chebyshev term`: one term of the trajectories' propagator loop (Z psi, three-term "
-                "recurrence and running sum) for the standard local Lindblad H_nh, timed inside the loop.\n\n")
-        f.write("Each cell: GB/s (% of copy). All formulations agree to round-off (max |difference| "
-                f"{max(r['agree_max_abs'] for r in rows):.1e}). XLA runs each of these fused loops on one "
-                "core (process time = wall time measured at L = 20), while the copy is memory-bound.\n\n")
-        f.write(f"DRAM copy (2^{DRAM_L} amplitudes, 512 MB, beyond every cache): {dram_GBps:.2f} GB/s. The "
-                "last column gives the chebyshev term against it: the same-size copy at L <= 20 runs partly "
-                "from cache, so it is no memory-bandwidth ceiling there.\n\n")
-        names = ("local", "gather", "flip", "dia")
-        f.write("| L | copy GB/s | " + " | ".join(names) + " | chebyshev term | chebyshev term, % of DRAM copy |\n|---|---|"
-                + "---|" * (len(names) + 2) + "\n")
-        for r in rows:
-            cells = [f"{r[n + '_GBps']:.2f} ({100 * r[n + '_frac_of_copy']:.1f} %)" for n in names]
-            f.write(f"| {r['L']} | {r['copy_GBps']:.2f} | " + " | ".join(cells)
+    write_results(os.path.join(args.outdir, "hpsi.json"), os.path.join(args.outdir, "hpsi.md"),
+                  {"meta": machine(), "repeat": args.repeat, "dram_copy_GBps": dram_GBps, "rows": rows}, render)
+
+
+def render(data):
+    meta, rows, dram_GBps = data["meta"], data["rows"], data["dram_copy_GBps"]
+    out = []
+    out.append("# H psi throughput vs memory copy (XXZ chain, complex128)\n\n")
+    out.append(f"{describe(meta)}\n\nEffective bandwidth = 2 x 16 x 2^L bytes / best time of {data['repeat']}.\n\n")
+    out.append("`chebyshev term`: one term of the trajectories' propagator loop (Z psi, three-term "
+               "recurrence and running sum) for the standard local Lindblad H_nh, timed inside the loop.\n\n")
+    out.append("Each cell: GB/s (% of copy). All formulations agree to round-off (max |difference| "
+               f"{max(r['agree_max_abs'] for r in rows):.1e}). XLA runs each of these fused loops on one "
+               "core (process time = wall time measured at L = 20), while the copy is memory-bound.\n\n")
+    out.append(f"DRAM copy (2^{DRAM_L} amplitudes, 512 MB, beyond every cache): {dram_GBps:.2f} GB/s. The "
+               "last column gives the chebyshev term against it: the same-size copy at L <= 20 runs partly "
+               "from cache, so it is no memory-bandwidth ceiling there.\n\n")
+    names = ("local", "gather", "flip", "dia")
+    out.append("| L | copy GB/s | " + " | ".join(names) + " | chebyshev term | chebyshev term, % of DRAM copy |\n|---|---|"
+               + "---|" * (len(names) + 2) + "\n")
+    for r in rows:
+        cells = [f"{r[n + '_GBps']:.2f} ({100 * r[n + '_frac_of_copy']:.1f} %)" for n in names]
+        out.append(f"| {r['L']} | {r['copy_GBps']:.2f} | " + " | ".join(cells)
                     + f" | {r['cheb_term_GBps']:.2f} ({100 * r['cheb_term_frac_of_copy']:.1f} %)"
                     + f" | {100 * r['cheb_term_GBps'] / dram_GBps:.1f} % |\n")
+    return "".join(out)
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ import jax
 import jaxredfield as jr
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import _meta  # noqa: E402  (machine metadata, results writer)
+import _harness  # noqa: E402  (metadata, results writer, timing, the problem)
 
 GAMMA, TEMP = 0.25, 2.2
 TS = np.linspace(0.0, 5.0, 11)
@@ -293,7 +293,7 @@ class Run:
         print(f"[{time.perf_counter() - self.t0:7.1f} s] {msg}", flush=True)
 
     def save(self):
-        _meta.write_results(self.json, self.md, self.data, render)
+        _harness.write_results(self.json, self.md, self.data, render)
 
 
 def machine():
@@ -303,7 +303,7 @@ def machine():
         yaqs_version = getattr(mqt.yaqs, "__version__", "?")
     except ImportError:  # validate_mps.py runs without it
         yaqs_version = "not installed"
-    return _meta.machine(**{"mqt-yaqs": yaqs_version})
+    return _harness.machine(**{"mqt-yaqs": yaqs_version})
 
 
 def _f(x, f=".3g"):

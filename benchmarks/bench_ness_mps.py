@@ -9,11 +9,13 @@ run. Writes results/ness_long_chains.{json,md}.
 
     python benchmarks/bench_ness_mps.py                    # L = 6, 8 (about 30 min on 2 cores)
     python benchmarks/bench_ness_mps.py --sizes 4 --out /tmp/ness   # smoke run
+    python benchmarks/bench_ness_mps.py --sizes 8 --forms xx   # some rows again (the others kept)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -23,13 +25,22 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from _meta import machine, write_results  # noqa: E402
+from _harness import machine, write_results  # noqa: E402
 
 
 def _observables(jr, model, L, state):
     z = [float(np.real(jr.expect(o, state))) for o in jr.magnetization(model)]
     j = [float(np.real(jr.expect(jr.spin_current(model, i), state))) for i in range(L - 1)]
     return np.array(z), np.array(j)
+
+
+FORMS = ("local Lindblad N = 1", "standard local Lindblad", "local Redfield N = 2")
+
+
+def _truncation(stats):
+    return {"discarded_weight_rate": float(stats["discarded_weight_rate"]),
+            "richardson_discarded": float(stats["richardson_discarded"]),
+            "min_marginal_eigenvalue": float(stats["min_marginal_eigenvalue"])}
 
 
 def run_paper(jr, L, form):
@@ -50,7 +61,7 @@ def run_paper(jr, L, form):
             "err_j": float(np.max(np.abs(j - j0))), "dense_s": t_dense, "mps_s": t_mps,
             "converged": bool(res.stats["converged"]), "change_per_time": res.stats["change_per_time"],
             "evolved_time": list(res.stats["evolved_time"]), "trotter_correction": res.stats["trotter_correction"],
-            "max_bond_used": int(np.max(res.stats["bond_dims"]))}
+            "max_bond_used": int(np.max(res.stats["bond_dims"])), **_truncation(res.stats)}
 
 
 def run_xx(jr, L):
@@ -75,12 +86,12 @@ def run_xx(jr, L):
             "mps_s": t_mps, "converged": bool(res.stats["converged"]),
             "change_per_time": res.stats["change_per_time"], "evolved_time": list(res.stats["evolved_time"]),
             "trotter_correction": res.stats["trotter_correction"],
-            "max_bond_used": int(np.max(res.stats["bond_dims"]))}
+            "max_bond_used": int(np.max(res.stats["bond_dims"])), **_truncation(res.stats)}
 
 
 def render(data):
     m = data["machine"]
-    out = [f"# Steady states on MPS (`benchmarks/bench_ness_mps.py`)\n",
+    out = ["# Steady states on MPS (`benchmarks/bench_ness_mps.py`)\n",
            f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), JAX {m['jax']}. Default arguments: "
            "`steadystate(eq, method=jr.MPS())` (max_bond 64, dt 0.05, cutoff 1e-10, tol 1e-6 per unit time, "
            "Richardson in dt) against the default dense `steadystate(eq)` (paper's chain) or the exact "
@@ -101,22 +112,29 @@ def render(data):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="*", default=[6, 8])
+    ap.add_argument("--forms", nargs="*", default=[*FORMS, "xx"],
+                    help="the paper's chain in these forms (%s) and/or 'xx' (the exact XX chain)" % ", ".join(FORMS))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args()
     import jaxredfield as jr
 
     jr.set_progress(False)
     os.makedirs(args.out, exist_ok=True)
-    data = {"machine": machine(), "rows": []}
     paths = (os.path.join(args.out, "ness_long_chains.json"), os.path.join(args.out, "ness_long_chains.md"))
-    for L in args.sizes:
-        for form in ("local Lindblad N = 1", "standard local Lindblad", "local Redfield N = 2"):
-            data["rows"].append(run_paper(jr, L, form))
-            print(data["rows"][-1], flush=True)
-            write_results(*paths, data, render)
-        data["rows"].append(run_xx(jr, L))
-        print(data["rows"][-1], flush=True)
+    # a rerun replaces the rows (model, form, L) it measures and keeps the others
+    old = json.load(open(paths[0]))["rows"] if os.path.exists(paths[0]) else []
+    data = {"machine": machine(), "rows": old}
+
+    def put(row):
+        key = lambda r: (r["model"], r["form"], r["L"])  # noqa: E731
+        data["rows"] = sorted([r for r in data["rows"] if key(r) != key(row)] + [row],
+                              key=lambda r: (r["L"], r["model"] != "paper", FORMS.index(r["form"]) if r["form"] in FORMS else 0))
+        print(row, flush=True)
         write_results(*paths, data, render)
+
+    for L in args.sizes:
+        for form in args.forms:
+            put(run_xx(jr, L) if form == "xx" else run_paper(jr, L, form))
     print(render(data))
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import _meta  # noqa: E402
+import _harness  # noqa: E402  (metadata, results writer, timing, the problem)
 
 NTRAJ = {6: 64, 8: 64, 10: 128, 12: 64, 14: 32, 16: 16}
 
@@ -56,7 +56,7 @@ def jr_child(spec):
     import jax
 
     import jaxredfield as jr
-    from bench_peers import TS, problem
+    from _harness import TS, problem
 
     jr.set_progress(False)
     kind, L, n = spec["kind"], spec["L"], spec.get("ntraj")
@@ -156,7 +156,7 @@ def solver_child(spec):
     import jax
 
     import jaxredfield as jr
-    from bench_peers import TS, problem
+    from _harness import TS, problem
 
     L = spec["L"]
     if spec["kind"] == "mesolve":
@@ -222,7 +222,7 @@ class Run:
     def __init__(self, out):
         os.makedirs(out, exist_ok=True)
         self.json, self.md = os.path.join(out, "parallel.json"), os.path.join(out, "parallel.md")
-        self.data = {"machine": _meta.machine(), "rows": {}, "runs": []}
+        self.data = {"machine": _harness.machine(), "rows": {}, "runs": []}
         if os.path.exists(self.json):  # a rerun of some rows keeps the others
             with open(self.json) as f:
                 old = json.load(f)
@@ -233,7 +233,7 @@ class Run:
     def put(self, key, value):
         self.data["rows"][key] = value
         print(f"[{time.strftime('%H:%M:%S')}] {key}: {json.dumps(value)[:300]}", flush=True)
-        _meta.write_results(self.json, self.md, self.data, render)
+        _harness.write_results(self.json, self.md, self.data, render)
 
 
 def _fmt(x, f=".3g"):
@@ -340,7 +340,7 @@ def main():
                                    * os.sysconf("SC_PHYS_PAGES") / 2**30)
         ncpu = len(os.sched_getaffinity(0))
         for L in args.qutip_sizes:
-            P = bp.pieces(*bp.problem(L))
+            P = _harness.pieces(*_harness.problem(L))
             n = NTRAJ.get(L, 16)
             run.put(f"qutip/serial/{L}", bp.in_child("mcsolve", P, pargs, n=n, options={"map": "serial"}))
             run.put(f"qutip/parallel/{L}", bp.in_child("mcsolve", P, pargs, n=n,

@@ -65,8 +65,9 @@ import qutip
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import _meta  # noqa: E402  (machine metadata, results writer; imports JAX only when called)
-from bench_trajectories import sparse  # noqa: E402  (scipy CSR of a LocalOperator)
+import _harness  # noqa: E402  (metadata, results writer; imports JAX only when called)
+from _harness import (TS, first_warm, load_data, pieces, problem, save_data,  # noqa: E402,F401
+                      timed)  # (problem, pieces, TS: also what bench_parallel, relaxation_time use)
 
 if "--child" not in sys.argv:  # the QuTiP subprocesses stay JAX-free
     import jax
@@ -75,45 +76,8 @@ if "--child" not in sys.argv:  # the QuTiP subprocesses stay JAX-free
 
     RTOL, ATOL = jr.Diffrax().rtol, jr.Diffrax().atol  # our default tolerances
 
-GAMMA, TEMP = 0.25, 2.2
-TS = np.linspace(0.0, 5.0, 11)
 PARTS = ("check", "mcsolve", "mesolve", "steadystate")
 JR = "jaxredfield"
-
-
-def problem(L, equation="lindblad", order=1):
-    model = jr.xxz_chain(L)  # eq. (5) defaults: J=1, Delta=0.7, h=1, delta=-0.07
-    system = jr.boundary_driven(model, jr.OhmicBath(GAMMA, TEMP), jr.OhmicBath(GAMMA, TEMP))
-    eq = (jr.local_lindblad if equation == "lindblad" else jr.local_redfield)(system, order)
-    psi0 = np.zeros(2**L, complex)
-    psi0[0] = 1.0  # |up...up>
-    return eq, psi0, [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
-
-
-def timed(fn, *args):
-    t = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - t, out
-
-
-def first_warm(run, n=1, **extra):
-    """run(seed): a first call (JIT compilation), then timed warm calls (per trajectory: / n):
-    the median of up to 7 calls within ~1 s of warm time (one call when a call takes longer;
-    a single call of 50 ms varies by 10 % on this machine)."""
-    first, _ = timed(run, 0)
-    warm, out = timed(run, 1)
-    times = [warm]
-    while len(times) < 7 and sum(times) < 1.0:
-        times.append(timed(run, 1 + len(times))[0])
-    return {"first_s": first, "time": float(np.median(times)) / n, "warm_calls": len(times), "_data": out, **extra}
-
-
-# ---------------------------------------------------------------- operators for the peers
-def pieces(eq, psi0=None, e_ops=()):
-    """Our equation's operators as scipy CSR matrices (what the peers get)."""
-    return {"L": eq.L, "psi0": psi0, "H": sum(sparse(h) for h in eq.hamiltonian),
-            "jumps": [sparse(c) for c in eq.jumps], "neg": [sparse(m) for m in eq.negative_jumps],
-            "uv": [(sparse(u), sparse(v)) for u, v in eq.redfield_terms], "e_ops": [sparse(o) for o in e_ops]}
 
 
 def qutip_ops(P):
@@ -258,58 +222,6 @@ def child(inp, out):
     save_data(out, res)
 
 
-def save_data(path, obj):
-    """A nest of dicts, lists, tuples, numbers, strings, None, arrays and scipy sparse matrices
-    in a data-only file: arrays in an ``np.savez`` archive, the structure as JSON beside them
-    (read back with ``allow_pickle=False``: loading runs no code)."""
-    import scipy.sparse as sp
-
-    arrays = {}
-
-    def enc(x):
-        if isinstance(x, dict):
-            return {"d": {k: enc(v) for k, v in x.items()}}
-        if isinstance(x, (list, tuple)):
-            return {"l" if isinstance(x, list) else "t": [enc(v) for v in x]}
-        if sp.issparse(x):
-            m, k = x.tocsr(), len(arrays)
-            arrays.update({f"{k}d": m.data, f"{k}i": m.indices, f"{k}p": m.indptr})
-            return {"csr": k, "shape": list(m.shape)}
-        if isinstance(x, np.ndarray):
-            k = len(arrays)
-            arrays[f"{k}a"] = x
-            return {"a": k}
-        if isinstance(x, (np.integer, np.floating)):
-            return {"v": x.item()}
-        return {"v": x}
-
-    spec = enc(obj)
-    np.savez(path, __spec__=np.array(json.dumps(spec)), **arrays)
-
-
-def load_data(path):
-    """The inverse of :func:`save_data`."""
-    import scipy.sparse as sp
-
-    with np.load(path, allow_pickle=False) as z:
-        arrays = {k: z[k] for k in z.files}
-
-    def dec(x):
-        if "d" in x:
-            return {k: dec(v) for k, v in x["d"].items()}
-        if "l" in x or "t" in x:
-            items = [dec(v) for v in x.get("l", x.get("t"))]
-            return items if "l" in x else tuple(items)
-        if "csr" in x:
-            k = x["csr"]
-            return sp.csr_matrix((arrays[f"{k}d"], arrays[f"{k}i"], arrays[f"{k}p"]), shape=tuple(x["shape"]))
-        if "a" in x:
-            return arrays[f"{x['a']}a"]
-        return x["v"]
-
-    return dec(json.loads(str(arrays.pop("__spec__"))))
-
-
 # ---------------------------------------------------------------- bookkeeping and output
 class Run:
     def __init__(self, out, parts):
@@ -340,7 +252,7 @@ class Run:
         return data, res
 
     def save(self):
-        _meta.write_results(self.json, self.md, self.data, render)
+        _harness.write_results(self.json, self.md, self.data, render)
 
 
 def machine():
@@ -352,7 +264,7 @@ def machine():
         dq_version = dynamiqs.__version__
     except ImportError as err:
         dq_version = repr(err)
-    return _meta.machine(qutip=qutip.__version__, scipy=scipy.__version__, dynamiqs=dq_version)
+    return _harness.machine(qutip=qutip.__version__, scipy=scipy.__version__, dynamiqs=dq_version)
 
 
 def _t(d, key="time"):

@@ -28,14 +28,15 @@ Writes benchmarks/results/signed.json and signed.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import time
+import sys
 
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _harness import describe, machine, timed, write_results  # noqa: E402
+
 T_F, N_T, T, ORDER = 5.0, 11, 2.2, 1
 
 
@@ -74,9 +75,7 @@ def run(eq, L, ntraj, batch_size, seed=1):
     ts = np.linspace(0, T_F, N_T)
     kw = dict(e_ops=e_ops, batch_size=batch_size, progress=False, max_trace_error=np.inf)
     jr.mcsolve(eq, psi0, ts, min(batch_size, ntraj), jax.random.key(0), **kw)  # compile
-    t = time.perf_counter()
-    r = jr.mcsolve(eq, psi0, ts, ntraj, jax.random.key(seed), **kw)
-    el = time.perf_counter() - t
+    el, r = timed(lambda: jr.mcsolve(eq, psi0, ts, ntraj, jax.random.key(seed), **kw))
     sigma = float(np.max(np.asarray(r.expect_stderr)[:, -1]) * np.sqrt(ntraj))
     out = {"ntraj": ntraj, "s_per_traj": el / ntraj, "sigma_tf": sigma, "mean_jumps": float(np.mean(r.stats["njumps"])),
            "sz_mean_tf": np.asarray(r.expect)[:, -1].tolist()}
@@ -115,15 +114,11 @@ def main(argv=None):
     ap.add_argument("--target", type=float, default=0.01, help="standard error to reach at t_f")
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     args = ap.parse_args(argv)
-    import jax
-
     import jaxredfield as jr
 
     params, loss0, loss1 = tuned_params()
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "jax": jax.__version__, "backend": jax.default_backend(), "T": T, "N": ORDER, "t_f": T_F,
-            "target_stderr": args.target, "tuned_log_lam": np.asarray(params.log_lam).tolist(),
-            "negative_weight_loss_L4": [loss0, loss1]}
+    meta = machine(T=T, N=ORDER, t_f=T_F, target_stderr=args.target,
+                   tuned_log_lam=np.asarray(params.log_lam).tolist(), negative_weight_loss_L4=[loss0, loss1])
     rows = []
     for L in args.sizes:
         ntraj = args.ntraj19 if L >= 19 else args.ntraj
@@ -140,13 +135,20 @@ def main(argv=None):
                   + (f", weight rms(t_f)={r['weight_rms'][-1]:.3g}" if "weight_rms" in r else ""), flush=True)
     scan = lam_scan(args.scan_L, args.scan_ntraj) if args.scan_L else []
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "signed.json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows, "lam_scan": scan}, f, indent=1)
+    data = {"meta": meta, "target": args.target, "scan_L": args.scan_L, "scan_ntraj": args.scan_ntraj,
+            "rows": rows, "lam_scan": scan}
+    write_results(os.path.join(args.out, "signed.json"), os.path.join(args.out, "signed.md"), data, render)
+    print(render(data))
+    return rows
+
+
+def render(data):
+    meta, rows, scan, target = data["meta"], data["rows"], data["lam_scan"], data["target"]
     lines = ["# Signed trajectories (local Redfield, pseudo-Lindblad) vs Lindblad trajectories (local Lindblad)",
-             "", str(meta), "",
+             "", describe(meta), "",
              f"XXZ chain of the paper, T = {T}h, N = {ORDER}, |+>^L, t_f = {T_F}/h; sigma = per-trajectory "
              f"standard deviation of the sigma^z estimator at t_f (largest over sites); needed = (sigma / "
-             f"{args.target})^2 trajectories for standard error {args.target}; cost = needed x s/traj; "
+             f"{target})^2 trajectories for standard error {target}; cost = needed x s/traj; "
              "ratio = cost / cost of the Lindblad run at the same L.", "",
              "| L | run | ntraj | s/traj | sigma(t_f) | weight rms (t_f) | needed | cost [s] | cost ratio |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -157,16 +159,13 @@ def main(argv=None):
                      f"{r['ntraj_for_target']:.3g} | {r['seconds_for_target']:.3g} | "
                      f"{r['seconds_for_target'] / base['seconds_for_target']:.3g} |")
     if scan:
-        lines += ["", f"lambda scan (L = {args.scan_L}, {args.scan_ntraj} trajectories, lambda = factor x "
+        lines += ["", f"lambda scan (L = {data['scan_L']}, {data['scan_ntraj']} trajectories, lambda = factor x "
                   "lambda_loc on both baths): rms weight sqrt(E[mu^2]) at t = 1, 2, 3, 5 and sigma(t_f)", "",
                   "| factor | weight rms t=1 | t=2 | t=3 | t=5 | sigma(t_f) |", "|---|---|---|---|---|---|"]
         for r in scan:
             w = r["weight_rms"]
             lines.append(f"| {r['factor']:g} | {w[2]:.3g} | {w[4]:.3g} | {w[6]:.3g} | {w[10]:.3g} | {r['sigma_tf']:.3g} |")
-    with open(os.path.join(args.out, "signed.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    return rows
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from _meta import machine, write_results  # noqa: E402
+from _harness import machine, write_results  # noqa: E402
 
 CUTOFF = 1e-10
 S = 0.05

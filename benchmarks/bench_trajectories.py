@@ -26,9 +26,7 @@ Writes benchmarks/results/trajectories.json and trajectories.md. dynamiqs is opt
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -36,6 +34,9 @@ import time
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from _harness import describe, machine, sparse, write_results  # noqa: E402
+
 T_F, N_T = 5.0, 11
 
 
@@ -48,18 +49,6 @@ def problem(L):
     psi0 = np.ones(2**L) / np.sqrt(2**L)
     e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
     return eq, psi0, e_ops
-
-
-def sparse(op):
-    """scipy CSR of a LocalOperator on contiguous sites."""
-    import scipy.sparse as sp
-
-    i0, k = min(op.sites), len(op.sites)
-    assert tuple(op.sites) == tuple(range(i0, i0 + k))
-    m = sp.csr_matrix(np.asarray(op.matrix))
-    left = sp.identity(op.d**i0, format="csr", dtype=complex)
-    right = sp.identity(op.d ** (op.L - i0 - k), format="csr", dtype=complex)
-    return sp.kron(sp.kron(left, m, format="csr"), right, format="csr")
 
 
 def run_jaxredfield(L, ntraj, seed=1, batch_size=1):
@@ -197,12 +186,7 @@ def main():
         except ImportError:
             print(f"{p} not installed: skipped", flush=True)
     runners = {"qutip": run_qutip, "dynamiqs": run_dynamiqs}
-    meta = {"machine": platform.machine(), "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "peers": {p: __import__(p).__version__ for p in peers}}
-    import jax
-
-    meta["jax"] = jax.__version__
-    meta["backend"] = jax.default_backend()
+    meta = machine(**{p: __import__(p).__version__ for p in peers})
     rows = []
     # statistics check
     stat = {}
@@ -242,10 +226,14 @@ def main():
 
 def _write(out, meta, stat, rows, peers):
     os.makedirs(out, exist_ok=True)
-    with open(os.path.join(out, "trajectories.json"), "w") as f:
-        json.dump({"meta": meta, "statistics_zmax_L8": stat, "rows": rows}, f, indent=2)
+    write_results(os.path.join(out, "trajectories.json"), os.path.join(out, "trajectories.md"),
+                  {"meta": meta, "peers": peers, "statistics_zmax_L8": stat, "rows": rows}, render)
+
+
+def render(data):
+    meta, peers, stat, rows = data["meta"], data["peers"], data["statistics_zmax_L8"], data["rows"]
     lines = ["# Quantum-jump trajectories vs peers (standard local Lindblad, XXZ, t_f = 5/h)", "",
-             str(meta), "", "Seconds per trajectory (JAX codes: after a warm-up run), ratio = peer / jaxredfield. "
+             describe(meta) + f" (peers: {', '.join(peers) or 'none'}).", "", "Seconds per trajectory (JAX codes: after a warm-up run), ratio = peer / jaxredfield. "
              "Peak memory: ru_maxrss of a process running one jaxredfield trajectory (batch_size=1); "
              "state vectors above baseline = (peak - peak at L=6) / (16 * 2^L bytes), which includes "
              "one-off setup (operator tables, compilation); per trajectory (XLA) = XLA's memory analysis "
@@ -267,8 +255,7 @@ def _write(out, meta, stat, rows, peers):
     if stat:
         lines += ["", "Same statistics (L = 8): max |mean_jr - mean_peer| / combined stderr over sites and times: "
                   + ", ".join(f"{p}: {z:.2f}" for p, z in stat.items())]
-    with open(os.path.join(out, "trajectories.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

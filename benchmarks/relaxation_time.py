@@ -33,7 +33,7 @@ import scipy.sparse.linalg as sla
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import _meta  # noqa: E402
+import _harness  # noqa: E402  (metadata, results writer, timing, the problem)
 import bench_peers as bp  # noqa: E402  (our operators as the peers get them: pieces, qutip_liouvillian)
 
 import jaxredfield as jr  # noqa: E402
@@ -51,7 +51,7 @@ def equations(L):
 def slowest(eq, k=24):
     """(g, Im of that eigenvalue, the k eigenvalues nearest 0, nnz, seconds)."""
     t = time.perf_counter()
-    S = sp.csc_matrix(bp.qutip_liouvillian(bp.pieces(eq)).data_as("csr_matrix"))
+    S = sp.csc_matrix(bp.qutip_liouvillian(_harness.pieces(eq)).data_as("csr_matrix"))
     vals = sla.eigs(S, k=k, sigma=1e-7, which="LM", return_eigenvectors=False, tol=1e-10)
     vals = vals[np.argsort(np.abs(vals))]
     nonzero = vals[np.abs(vals) > 1e-8]
@@ -68,7 +68,7 @@ def main(argv=None):
     if max(args.L) > 7 and not args.allow_large:
         ap.error("--L above 7: the sparse LU of the 4^L superoperator needs more memory than "
                  "this benchmark is meant for (L = 8 was killed on 25 GB); --allow-large to try")
-    meta = _meta.machine(qutip=bp.qutip.__version__)  # at the start (its load_at_start)
+    meta = _harness.machine(qutip=bp.qutip.__version__)  # at the start (its load_at_start)
     rows = []
     for L in sorted(args.L):
         for name, eq in equations(L).items():
