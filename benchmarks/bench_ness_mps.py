@@ -5,9 +5,11 @@ local Lindblad N = 1, standard local Lindblad and local Redfield N = 2 (pseudo-L
 and the XX chain with gain/loss on its end sites against the exact Jordan-Wigner solution
 (tests/exact_xx.py). Accuracy: the largest error of <sigma^z_i> and of the bond currents
 j_i; time: the MPS solve against the default dense solver (``steadystate(eq)``) in the same
-run. Writes results/ness_long_chains.{json,md}.
+run. Writes results/ness_long_chains.{json,md}. At L = 8 the first row (local Lindblad N = 1,
+GMRES reference) had not finished after 34 min on 2 cores (2026-12-07, stopped; run with
+`--progress` to see where the relaxation spends its windows).
 
-    python benchmarks/bench_ness_mps.py                    # L = 6, 8 (about 30 min on 2 cores)
+    python benchmarks/bench_ness_mps.py                    # L = 4, 6 (about 20 min on 2 cores)
     python benchmarks/bench_ness_mps.py --sizes 4 --out /tmp/ness   # smoke run
     python benchmarks/bench_ness_mps.py --sizes 8 --forms xx   # some rows again (the others kept)
 """
@@ -111,14 +113,15 @@ def render(data):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="*", default=[6, 8])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[4, 6])
     ap.add_argument("--forms", nargs="*", default=[*FORMS, "xx"],
                     help="the paper's chain in these forms (%s) and/or 'xx' (the exact XX chain)" % ", ".join(FORMS))
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--progress", action="store_true", help="progress bars of the solves (stderr)")
     args = ap.parse_args()
     import jaxredfield as jr
 
-    jr.set_progress(False)
+    jr.set_progress(args.progress)
     os.makedirs(args.out, exist_ok=True)
     paths = (os.path.join(args.out, "ness_long_chains.json"), os.path.join(args.out, "ness_long_chains.md"))
     # a rerun replaces the rows (model, form, L) it measures and keeps the others
