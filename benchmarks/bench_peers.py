@@ -66,8 +66,8 @@ import qutip
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _harness  # noqa: E402  (metadata, results writer; imports JAX only when called)
-from _harness import (TS, first_warm, load_data, pieces, problem, save_data,  # noqa: E402,F401
-                      timed)  # (problem, pieces, TS: also what bench_parallel, relaxation_time use)
+from _harness import (TS, first_warm, load_data, pieces, problem, save_data,  # noqa: E402
+                      timed)
 
 if "--child" not in sys.argv:  # the QuTiP subprocesses stay JAX-free
     import jax
