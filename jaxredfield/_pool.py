@@ -26,11 +26,13 @@ Design:
   call pays their start (import and compilation on one core each), a repeated run with the
   same shapes compiles nothing new.
 - The problem (``(func, args)``: for mcsolve the keys, initial state, propagator,
-  unravelling and operators; for :func:`jaxredfield.sweep` the function and its values) is
-  pickled once per run to a temp file (cloudpickle: closures and lambdas travel too; a helper
-  loads it only when its SHA-256 matches the digest in an HMAC-authenticated message, see the
-  wire below); a chunk is named by its first trajectory. Messages and results travel as data
-  (a JSON header and the arrays' bytes), never as pickles. A helper holds one chunk
+  unravelling and operators; for :func:`jaxredfield.sweep` the function, exported as a
+  StableHLO program, and its values) is written once per run to a temp file as **data**
+  (:func:`_encode` with ``refs``: arrays, numbers, and the package's functions and equinox
+  Modules named by import path with their fields as data; nothing is unpickled, no Python code
+  travels); a helper loads it only when its SHA-256 matches the digest in an
+  HMAC-authenticated message (the wire below); a chunk is named by its first trajectory.
+  Messages and results travel as data too (a JSON header and the arrays' bytes). A helper holds one chunk
   until it has returned one (compiled), then up to two; when nothing is left to hand out, a
   chunk held by a helper still compiling is given to a warm one too, and an idle warm helper
   takes over the chunk queued behind another helper's current one (the tail of a run), which
@@ -50,7 +52,6 @@ import hashlib
 import hmac
 import io
 import os
-import pickle
 import secrets
 import selectors
 import struct
@@ -146,9 +147,9 @@ def compute_chunk(problem, start: int, m: int):
 # A message is data: strings, numbers, None, arrays and tuples/lists/dicts of them, encoded as
 # a JSON header plus the arrays' raw bytes (:func:`_encode`; nothing is unpickled, no code
 # travels). Every message also carries an HMAC-SHA256 under a key the parent gives the helper
-# as the first bytes of its stdin (an anonymous pipe). The one pickle is the problem file (a
-# sweep's function travels by cloudpickle: code by design); a helper loads it only when its
-# SHA-256 matches the digest in an authenticated message.
+# as the first bytes of its stdin (an anonymous pipe). The problem file is data of the same
+# kind plus references (functions and equinox Modules of this package or diffrax, by import
+# path); a helper loads it only when its SHA-256 matches the digest in an authenticated message.
 
 KEY_BYTES = 32
 
@@ -157,11 +158,13 @@ class WireError(ValueError):
     """A message that is not authenticated or not data (refused, never decoded)."""
 
 
-def _encode(msg, dry: bool = False) -> bytes:
+def _encode(msg, dry: bool = False, refs: bool = False) -> bytes:
     """``msg`` (str, int, float, complex, bool, None, NumPy/JAX arrays and scalars, and tuples,
     lists, dicts with str/int keys of these) as bytes: an 8-byte header length, a JSON header
     describing the structure, the arrays' bytes. TypeError for anything else (``dry``: only
-    this check, nothing copied)."""
+    this check, nothing copied). ``refs`` (the problem file): also JAX PRNG keys, functions of
+    this package and ``equinox.Module`` objects of this package or diffrax, each named by its
+    import path with its fields as data (:func:`_ref_name`); no code travels."""
     import json
 
     import numpy as np
@@ -170,6 +173,10 @@ def _encode(msg, dry: bool = False) -> bytes:
 
     def enc(x):
         nonlocal offset
+        if refs:
+            r = _enc_ref(x, enc)
+            if r is not None:
+                return r
         if x is None or isinstance(x, (bool, str)):
             return x
         if isinstance(x, int) and not isinstance(x, np.generic):
@@ -191,7 +198,7 @@ def _encode(msg, dry: bool = False) -> bytes:
             data = b"" if dry else np.ascontiguousarray(a).tobytes()
             bufs.append(data)
             out = {"t": "a", "d": a.dtype.str, "s": list(a.shape), "o": offset, "n": len(data),
-                   "g": isinstance(x, np.generic)}
+                   "g": isinstance(x, np.generic), "j": refs and not isinstance(x, (np.ndarray, np.generic))}
             offset += len(data)
             return out
         raise TypeError(f"a {type(x).__name__} cannot be sent between processes: only arrays, "
@@ -204,8 +211,88 @@ def _encode(msg, dry: bool = False) -> bytes:
     return struct.pack("<Q", len(head)) + head + b"".join(bufs)
 
 
-def _decode(data: bytes):
-    """The message of :func:`_encode` (WireError if the bytes are not such a message)."""
+#: packages whose functions and equinox Modules a problem file may name (by import path)
+REF_PACKAGES = ("jaxredfield", "diffrax")
+
+
+def _ref_name(obj) -> tuple[str, str]:
+    """(module, qualname) of a module-level function or class of :data:`REF_PACKAGES`;
+    TypeError otherwise."""
+    m, q = getattr(obj, "__module__", None) or "", getattr(obj, "__qualname__", "")
+    if m.split(".")[0] not in REF_PACKAGES or "<" in q:
+        raise TypeError(f"{obj!r} cannot be sent between processes: a helper runs only functions "
+                        f"and classes of {'/'.join(REF_PACKAGES)} named by their import path")
+    return m, q
+
+
+def _resolve(m: str, q: str):
+    """The object named (module ``m``, qualname ``q``), only inside :data:`REF_PACKAGES`."""
+    import importlib
+
+    if m.split(".")[0] not in REF_PACKAGES or "<" in q:
+        raise WireError(f"{m}:{q} is not a function or class of {'/'.join(REF_PACKAGES)}: refused")
+    obj = importlib.import_module(m)
+    for part in q.split("."):
+        obj = getattr(obj, part)
+    if (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)) != (m, q):
+        raise WireError(f"{m}:{q} names an alias, not the object itself: refused")
+    return obj
+
+
+def _enc_ref(x, enc):
+    """The problem file's items beyond plain data (None when ``x`` is plain data): a PRNG key
+    array (its impl and data), a function (by name) or an equinox Module (class by name,
+    fields as data)."""
+    import dataclasses
+    import types
+
+    import equinox as eqx
+    import jax
+
+    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+        impl = jax.random.key_impl(x)
+        return {"t": "key", "impl": getattr(impl, "name", str(impl)), "v": enc(jax.random.key_data(x))}
+    if isinstance(x, types.FunctionType):
+        m, q = _ref_name(x)
+        return {"t": "fn", "m": m, "q": q}
+    if isinstance(x, eqx.Module):
+        m, q = _ref_name(type(x))
+        fields = [f.name for f in dataclasses.fields(x)]
+        return {"t": "mod", "m": m, "q": q, "k": fields, "v": [enc(getattr(x, f)) for f in fields]}
+    return None
+
+
+def _dec_ref(x, dec):
+    """The object of :func:`_enc_ref`'s item ``x``; a Module is rebuilt field by field (no
+    ``__init__`` runs: the fields are those of a valid object of the parent)."""
+    import dataclasses
+    import types
+
+    import equinox as eqx
+    import jax
+
+    t = x["t"]
+    if t == "key":
+        return jax.random.wrap_key_data(dec(x["v"]), impl=str(x["impl"]))
+    obj = _resolve(x["m"], x["q"])
+    if t == "fn":
+        if not isinstance(obj, types.FunctionType):
+            raise WireError(f"{x['m']}:{x['q']} is not a function: refused")
+        return obj
+    if not (isinstance(obj, type) and issubclass(obj, eqx.Module)):
+        raise WireError(f"{x['m']}:{x['q']} is not an equinox Module: refused")
+    names = [f.name for f in dataclasses.fields(obj)]
+    if list(x["k"]) != names:
+        raise WireError(f"fields of {x['m']}:{x['q']} differ here: refused")
+    out = object.__new__(obj)
+    for k, v in zip(names, x["v"]):
+        object.__setattr__(out, k, dec(v))
+    return out
+
+
+def _decode(data: bytes, refs: bool = False):
+    """The message of :func:`_encode` (WireError if the bytes are not such a message; ``refs``:
+    as :func:`_encode`'s, the problem file's references resolved by :func:`_dec_ref`)."""
     import json
 
     import numpy as np
@@ -236,12 +323,18 @@ def _decode(data: bytes):
             if dt.hasobject:
                 raise WireError("object arrays are refused")
             a = np.frombuffer(body[x["o"]:x["o"] + x["n"]], dtype=dt).reshape(x["s"]).copy()
+            if x.get("j") and refs:  # a JAX array in the parent: the same here
+                import jax.numpy as jnp
+
+                return jnp.asarray(a)
             return a[()] if x["g"] else a
+        if refs and t in ("key", "fn", "mod"):
+            return _dec_ref(x, dec)
         raise WireError(f"unknown item {t!r}")
 
     try:
         return dec(head)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, ImportError) as e:
         raise WireError(f"malformed message: {e}") from None
 
 
@@ -267,12 +360,13 @@ def _recv(f, key: bytes):
 
 
 def _load_problem(path: str, digest: str):
-    """The problem pickled at ``path``, only if its SHA-256 is ``digest``."""
+    """The problem written at ``path`` (``_encode(problem, refs=True)``), only if its SHA-256
+    is ``digest``."""
     with open(path, "rb") as f:
         data = f.read()
     if hashlib.sha256(data).hexdigest() != digest:
         raise WireError(f"problem file {path!r} does not match its digest: refused")
-    return pickle.loads(data)
+    return _decode(data, refs=True)
 
 
 class _Helper:
@@ -410,15 +504,13 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
     the_pool = pool()
     helpers = the_pool.resize(n_helpers)
     run_id = uuid.uuid4().hex
-    fd, path = tempfile.mkstemp(prefix="jaxredfield-problem-", suffix=".pkl")
+    fd, path = tempfile.mkstemp(prefix="jaxredfield-problem-", suffix=".bin")
     # kept until the next run: a helper may still read it for a chunk of this run it holds
     the_pool.set_problem_file(path)
     sel = selectors.DefaultSelector()
     ok = False
     try:
-        import cloudpickle
-
-        blob = cloudpickle.dumps(problem, protocol=pickle.HIGHEST_PROTOCOL)
+        blob = _encode(problem, refs=True)
         with os.fdopen(fd, "wb") as f:
             f.write(blob)
         path = (path, hashlib.sha256(blob).hexdigest())  # what submit sends

@@ -87,3 +87,28 @@ def test_sweep_refuses_results_that_are_not_data():
             jr.sweep(lambda v: P(v), np.arange(2.0), workers=w)
     out = jr.sweep(lambda v: {"x": v, "y": (2 * v, None)}, np.arange(3.0), workers=2)
     np.testing.assert_array_equal(np.asarray(out["y"][0]), [0.0, 2.0, 4.0])
+
+
+@needs_two
+def test_sweep_sends_a_program_not_code():
+    """With helpers, ``f`` travels as ``jax.jit(f)`` exported to StableHLO (data): a function
+    jit cannot trace is computed here, one value after another, with a warning naming why; a
+    runtime error inside the exported program (equinox's error_if, as an unconverged solver
+    raises it) is not returned as NaN but raised here, as the serial loop raises it."""
+    import equinox as eqx
+
+    def branchy(v):  # a Python `if` on the parameter: not traceable
+        return v**2 if v > 1 else -v
+
+    with pytest.warns(RuntimeWarning, match=r"cannot be traced by jax.jit \(TracerBoolConversionError.*its values are computed here"):
+        got = jr.sweep(branchy, np.array([0.5, 2.0]), workers=2)
+    np.testing.assert_array_equal(np.asarray(got), [-0.5, 4.0])
+
+    def checked(v):
+        return eqx.error_if(jnp.sqrt(v), v > 2.0, "parameter above 2")
+
+    np.testing.assert_array_equal(np.asarray(jr.sweep(checked, np.array([1.0, 4.0 / 4]), workers=2)), [1.0, 1.0])
+    with pytest.raises(Exception, match="parameter above 2"):
+        jr.sweep(checked, np.array([1.0, 4.0]), workers=2)
+    with pytest.raises(Exception, match="parameter above 2"):  # the serial call raises after the export too
+        checked(np.float64(4.0))

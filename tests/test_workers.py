@@ -14,6 +14,7 @@ import pytest
 import jaxredfield as jr
 from jaxredfield import _pool as _workers
 from jaxredfield.trajectories import _checkpoint
+from jaxredfield._probes import logged_after_sleep, squares_dying_once
 
 TS = np.linspace(0.0, 2.0, 5)
 needs_two = pytest.mark.skipif(len(_workers.usable_cores()) < 2, reason="needs 2 usable cores")
@@ -116,27 +117,13 @@ def test_killed_helper_and_resume_with_another_worker_count(tmp_path):
 def test_pool_recomputes_a_killed_helpers_chunks(tmp_path):
     """A helper killed while computing a chunk: a warning naming it and the chunks it held
     (at least that one), which the other helper computes; every chunk accepted once, in order.
-    (A local function: pickled by value, as a helper cannot import this test module.)"""
-
-    def _dies_once(args, start, m):
-        """Items start ... start + m - 1 squared; the first process to reach item ``args[1]``
-        kills itself (kill -9) while holding that chunk."""
-        import os
-        import signal
-        import time
-
-        marker, fatal = args
-        time.sleep(0.05)
-        if start == fatal and not os.path.exists(marker):
-            open(marker, "w").close()
-            os.kill(os.getpid(), signal.SIGKILL)
-        return [i * i for i in range(start, start + m)]
+    (The probe lives in the package: a helper runs only functions of it, named by import path.)"""
 
     got = []
     stats = {}
     with pytest.warns(RuntimeWarning, match=r"helper process \d+ \(core \d+\) stopped \(exit status -9\); "
                                             r"its [12] chunk\(s\) are computed by the others"):
-        _workers.run((_dies_once, (str(tmp_path / "died"), 6)), range(0, 20, 2), lambda s: 2, 2,
+        _workers.run((squares_dying_once, (str(tmp_path / "died"), 6)), range(0, 20, 2), lambda s: 2, 2,
                      lambda s, r: got.append((s, r)), stats)
     assert (tmp_path / "died").exists()
     assert got == [(s, [s * s, (s + 1) ** 2]) for s in range(0, 20, 2)]
@@ -185,11 +172,74 @@ def test_wire_refuses_unauthenticated_messages(tmp_path):
     assert _workers._recv(io.BytesIO(buf.getvalue()), key) == ("chunk", "run", 0, 4)
     with pytest.raises(_workers.WireError, match="not authenticated"):
         _workers._recv(io.BytesIO(buf.getvalue()), b"x" * 32)
-    path = tmp_path / "p.pkl"
-    path.write_bytes(pickle.dumps([1, 2]))
+    path = tmp_path / "p.bin"
+    path.write_bytes(_workers._encode([1, 2], refs=True))
     assert _workers._load_problem(str(path), hashlib.sha256(path.read_bytes()).hexdigest()) == [1, 2]
     with pytest.raises(_workers.WireError, match="does not match its digest"):
         _workers._load_problem(str(path), "0" * 64)
+    path.write_bytes(pickle.dumps([1, 2]))  # a pickle is not a problem file, whatever its digest
+    with pytest.raises(_workers.WireError):
+        _workers._load_problem(str(path), hashlib.sha256(path.read_bytes()).hexdigest())
+
+
+@pytest.mark.parametrize("method", ["chebyshev", "diffrax", "mps"])
+def test_problem_file_is_data(method):
+    """mcsolve's problem (its chunk function, typed PRNG key, propagator, unravelling and
+    operators) written as data and read back: the same pytree, bit-identical leaves; what
+    would make a helper run code not of this package is refused on both ends."""
+    import equinox as eqx
+
+    from jaxredfield.trajectories import _mcsolve
+
+    _, system = _system(4)
+    eq = jr.local_lindblad(system, 1)
+    meth = {"chebyshev": jr.Chebyshev(), "diffrax": jr.Diffrax(), "mps": jr.MPS(max_bond=8)}[method]
+    psi0 = jr.product_state(jr.xxz_chain(4), 0) if method == "mps" else np.eye(16)[0]
+    seen = []
+
+    class Captured(Exception):
+        pass
+
+    def capture(problem, *a, **k):  # the problem as the pool gets it; nothing is computed
+        seen.append(problem)
+        raise Captured
+
+    real_run = _workers.run
+    try:
+        _workers.run = capture
+        with pytest.raises(Captured):
+            jr.mcsolve(eq, psi0, TS[:2], 2, jax.random.key(3), jr.magnetization(jr.xxz_chain(4)),
+                       method=meth, workers=1, progress=False)
+    finally:
+        _workers.run = real_run
+    problem = seen[0]
+    back = _workers._decode(_workers._encode(problem, refs=True), refs=True)
+    assert back[0] is _mcsolve.trajectory_chunk
+    leaves, tree = jax.tree_util.tree_flatten(problem)
+    leaves2, tree2 = jax.tree_util.tree_flatten(back)
+    assert tree == tree2 and len(leaves) > 10
+    for a, b in zip(leaves, leaves2):
+        if isinstance(a, jax.Array) and jax.dtypes.issubdtype(a.dtype, jax.dtypes.prng_key):
+            a, b = jax.random.key_data(a), jax.random.key_data(b)
+        assert type(a) is type(b) or isinstance(b, jax.Array)
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+    class Mine(eqx.Module):  # a Module of the user's: its class would have to be imported
+        x: float = 1.0
+
+    for bad in (lambda: 0, os.path.join, Mine(), (np.sum, 1)):
+        with pytest.raises(TypeError, match="cannot be sent between processes"):
+            _workers._encode(bad, refs=True)
+    import json
+    import struct
+
+    for m, q in (("os", "system"), ("jaxredfield._pool", "os.system"), ("jaxredfield", "<lambda>"),
+                 ("jaxredfield.trajectories._mcsolve", "jnp.zeros")):  # outside, an alias, no name
+        head = json.dumps({"t": "fn", "m": m, "q": q}).encode()
+        with pytest.raises(_workers.WireError):
+            _workers._decode(struct.pack("<Q", len(head)) + head, refs=True)
+    with pytest.raises(_workers.WireError, match="unknown item"):  # messages never hold references
+        _workers._decode(_workers._encode(problem, refs=True))
 
 
 def test_wire_is_data_only():
@@ -227,21 +277,10 @@ def test_helper_skips_a_chunk_cancelled_while_queued(tmp_path):
     (another helper took it over) is answered "skipped", never computed; a cancel that comes
     after a chunk has started does not interrupt it (the result is sent as usual)."""
     import hashlib
-    import pickle
-
-    import cloudpickle
-
-    def _logged(args, start, m):
-        import time
-
-        time.sleep(args[1])
-        with open(args[0], "a") as f:
-            f.write(f"{start}\n")
-        return start
 
     log = tmp_path / "computed"
-    blob = cloudpickle.dumps((_logged, (str(log), 1.0)), protocol=pickle.HIGHEST_PROTOCOL)
-    path = tmp_path / "problem.pkl"
+    blob = _workers._encode((logged_after_sleep, (str(log), 1.0)), refs=True)
+    path = tmp_path / "problem.bin"
     path.write_bytes(blob)
     problem = (str(path), hashlib.sha256(blob).hexdigest())
     h = _workers._Helper(_workers.usable_cores()[0])
