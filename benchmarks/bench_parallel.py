@@ -128,13 +128,15 @@ def sweep_child(spec):
     """jr.sweep over n values with the default workers (a first sweep, then warm ones)."""
     import functools
 
+    import bench_parallel as this  # this script as a module: its functions go to the helpers by name
+
     import jaxredfield as jr
 
     L, n = spec["L"], spec["n"]
     if spec["kind"] == "sweep_ss":
-        f, values = functools.partial(_current, L=L), np.linspace(2.5, 6.6, n)
+        f, values = functools.partial(this._current, L=L), np.linspace(2.5, 6.6, n)
     else:
-        f, values = functools.partial(_short_mesolve, L=L), np.linspace(0.5, 1.5, n)
+        f, values = functools.partial(this._short_mesolve, L=L), np.linspace(0.5, 1.5, n)
     t = time.perf_counter()
     jr.sweep(f, values)
     first = time.perf_counter() - t

@@ -4,11 +4,13 @@ the helper processes of :mod:`jaxredfield._pool`, and stays differentiable (issu
 A physicist scanning a bath temperature, lambda or J computes one steady state (or a short
 ``mesolve``) per value: independent, each on one core. ``jr.sweep(f, values)`` hands the values
 out in chunks to one pinned helper per usable core and returns the stacked results -- the
-serial loop's numbers ``[f(v) for v in values]`` to rounding. ``f`` travels to the helpers as
-data: ``jax.jit(f)`` exported as a StableHLO program (``jax.export``), which each helper
-compiles once and runs for its values (closures and lambdas work; no Python code is sent or
-unpickled). A function ``jax.jit`` cannot trace runs in this process, one value after another,
-with a warning that says why. Under ``jax.grad`` / ``jit`` the values are traced: the
+serial loop's numbers ``[f(v) for v in values]``. ``f`` travels to the helpers as data, never
+as a pickle: a module-level function of an importable module (or a ``functools.partial`` of
+one with data arguments) by its name, which each helper imports -- the serial loop's own code;
+any other function (a lambda, a closure, a function of a script's ``__main__`` or a notebook)
+as ``jax.jit(f)`` exported to a StableHLO program (``jax.export``), which each helper compiles
+once. A function ``jax.jit`` cannot trace runs in this process, one value after another, with
+a warning that says why. Under ``jax.grad`` / ``jit`` the values are traced: the
 sweep then becomes a ``jax.pure_callback`` with a ``custom_vjp`` whose backward pass uses the
 per-value Jacobians ``jax.jacrev(f)(v)``, computed by the helpers in the forward pass (the
 values are independent, so the Jacobian of the sweep is block diagonal).
@@ -29,11 +31,13 @@ from ._checks import check_positive_int
 
 def _points(args, start, m):
     """f(values[i]) for i in start ... start + m - 1, each a pytree of NumPy arrays;
-    ``args`` = (f, values) in this process, or (the bytes of f exported by :func:`_export`,
-    values) in helpers."""
+    ``args`` = (f, values): ``f`` the function itself (in this process), its name
+    (:func:`_by_name`) or the bytes of ``jax.jit(f)`` exported by :func:`_export`."""
     f, values = args
     if isinstance(f, np.ndarray):
         f = _imported(f)
+    elif isinstance(f, dict):
+        f = _named(f)
     out = [jax.tree_util.tree_map(np.asarray, f(values[i])) for i in range(start, start + m)]
     _check_data(out)
     return out
@@ -120,20 +124,71 @@ def _imported(blob):
     return _IMPORTED[h]
 
 
-_VALUE_AND_JAC: dict = {}
+def _by_name(f):
+    """``f`` as data a helper resolves by importing it (a dict: module, qualified name, the
+    parent's ``sys.path``, and a ``functools.partial``'s arguments when they are data), or
+    None: a function defined in ``__main__`` (a script, a notebook), a lambda, a closure, a
+    method or a partial with other arguments cannot be found by name in another process."""
+    import functools
+    import sys
+    import types
+
+    if isinstance(f, functools.partial) and f.func is _value_and_jac_at and not f.keywords:
+        inner = _by_name(f.args[0])
+        return None if inner is None else {**inner, "jac": True}
+    args, kwargs, g = (), {}, f
+    if isinstance(f, functools.partial):
+        g, args, kwargs = f.func, f.args, dict(f.keywords)
+    m, q = getattr(g, "__module__", None), getattr(g, "__qualname__", "")
+    if not isinstance(g, types.FunctionType) or not m or m == "__main__" or "<" in q:
+        return None
+    try:
+        if _resolve_name(m, q) is not g:
+            return None
+        _pool._encode((args, kwargs), dry=True)
+    except (ImportError, AttributeError, TypeError):
+        return None
+    return {"m": m, "q": q, "args": tuple(args), "kwargs": kwargs, "path": [p for p in sys.path if isinstance(p, str)]}
+
+
+def _resolve_name(m, q):
+    import importlib
+
+    obj = importlib.import_module(m)
+    for part in q.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+_NAMED: dict = {}  # (module, qualname) -> the function (in a helper)
+
+
+def _named(ref):
+    """The function :func:`_by_name` named (the parent's ``sys.path`` entries added here)."""
+    import functools
+    import sys
+
+    for p in ref["path"]:
+        if p not in sys.path:
+            sys.path.append(p)
+    key = (ref["m"], ref["q"])
+    if key not in _NAMED:
+        _NAMED[key] = _resolve_name(*key)
+    g = _NAMED[key]
+    g = functools.partial(g, *ref["args"], **ref["kwargs"]) if ref["args"] or ref["kwargs"] else g
+    return _value_and_jac(g) if ref.get("jac") else g
+
+
+def _value_and_jac_at(f, v):
+    return f(v), jax.jacrev(f)(v)
 
 
 def _value_and_jac(f):
-    """v -> (f(v), jax.jacrev(f)(v)), the same function object for the same ``f`` (so its
-    export is reused by a repeated gradient sweep)."""
-    try:
-        if f not in _VALUE_AND_JAC:
-            if len(_VALUE_AND_JAC) > 16:
-                _VALUE_AND_JAC.clear()
-            _VALUE_AND_JAC[f] = lambda v: (f(v), jax.jacrev(f)(v))
-        return _VALUE_AND_JAC[f]
-    except TypeError:  # f not hashable
-        return lambda v: (f(v), jax.jacrev(f)(v))
+    """v -> (f(v), jax.jacrev(f)(v)): a partial of a module-level function, so it goes to the
+    helpers by name when ``f`` does (:func:`_by_name`)."""
+    import functools
+
+    return functools.partial(_value_and_jac_at, f)
 
 
 def _stack(items):
@@ -149,7 +204,10 @@ def _run(f, values, workers, chunk):
     results = {}
     program = f
     if workers > 1:
-        program, why = _export(f, values)
+        program = _by_name(f)  # imported by name in the helpers: the serial loop's code
+        why = None
+        if program is None:  # a lambda, closure or __main__ function: jax.jit(f) as a program
+            program, why = _export(f, values)
         if program is None:
             warnings.warn(
                 f"jr.sweep: `f` cannot be traced by jax.jit ({why}), so it cannot run in the helper "
@@ -173,13 +231,19 @@ def sweep(f, values, *, workers: int | None = None, chunk: int = 1):
     - `f`: a function of one parameter value (a scalar or an array: ``values[i]``) returning an
       array or a pytree of arrays (e.g. a steady-state current, a list of magnetizations).
       (A namedtuple or another object: return its fields as a tuple or a dict instead.)
-      With helpers (``workers`` > 1) ``f`` must be traceable by ``jax.jit`` (jnp on the
-      parameter, no Python ``if``/``float()`` of it; the library's solvers are): each helper
-      runs ``jax.jit(f)``, exported as a StableHLO program (data; lambdas and closures
-      included, their captured arrays become constants). A function that cannot be traced is
-      computed in this process, one value after another, with a warning naming why. A solver
-      error inside ``f`` (an unconverged GMRES) becomes NaN in the exported program; such a
-      value is computed again here, where the error is raised as in the serial loop.
+      With helpers (``workers`` > 1): **fastest is a module-level function of an importable
+      module** (not ``__main__``; a ``functools.partial`` of one with array/number/string
+      arguments works too): the helpers import it by name and run it as the serial loop does.
+      Any other function (a lambda, a closure, a function defined in a script or notebook)
+      must be traceable by ``jax.jit`` (jnp on the parameter, no Python ``if``/``float()``
+      of it; the library's solvers are): the helpers run ``jax.jit(f)`` exported as a
+      StableHLO program (data; captured arrays become constants). A traced steady state
+      cannot drop the zero patterns of its operators, so such a program can take ~2x the
+      eager time per value (L = 6, local Redfield N = 2); ``mesolve`` runs faster jitted. A
+      function that cannot be traced is computed in this process, one value after another,
+      with a warning naming why. A solver error inside an exported ``f`` (an unconverged
+      GMRES) becomes NaN there; such a value is computed again here, where the error is
+      raised as in the serial loop.
     - `values`: an array (n, ...) of parameter values.
     - `workers`: processes computing values, as in :func:`jaxredfield.mcsolve`: ``None`` =
       every usable core (``os.sched_getaffinity``) on a CPU backend, or
@@ -187,7 +251,7 @@ def sweep(f, values, *, workers: int | None = None, chunk: int = 1):
     - `chunk`: values per task handed to a helper (default 1; larger for very cheap ``f``).
 
     **Returns:** the results stacked along a new leading axis of length n (a pytree like
-    ``f``'s), equal to stacking ``[f(v) for v in values]`` (with helpers: ``jax.jit(f)(v)``,
+    ``f``'s), equal to stacking ``[f(v) for v in values]`` (an exported ``f``: ``jax.jit(f)(v)``,
     which differs from the eager call by rounding only, ~1e-16 relative).
 
     **Gradients:** ``jax.grad`` of a function of ``sweep(f, values)`` with respect to

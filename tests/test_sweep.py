@@ -95,7 +95,16 @@ def test_sweep_sends_a_program_not_code():
     jit cannot trace is computed here, one value after another, with a warning naming why; a
     runtime error inside the exported program (equinox's error_if, as an unconverged solver
     raises it) is not returned as NaN but raised here, as the serial loop raises it."""
+    import functools
+    import sys
+
     import equinox as eqx
+
+    sw = sys.modules["jaxredfield.sweep"]
+    ref = sw._by_name(functools.partial(current, L=4))  # a module-level function: by its name
+    assert ref["q"] == "current" and ref["kwargs"] == {"L": 4} and ref["m"].endswith("test_sweep")
+    assert sw._named(ref)(3.0) == current(3.0, L=4)
+    assert sw._by_name(lambda v: v) is None and sw._by_name(functools.partial(current, L=object())) is None
 
     def branchy(v):  # a Python `if` on the parameter: not traceable
         return v**2 if v > 1 else -v

@@ -395,8 +395,16 @@ def _gmres(eq, gen, rho0, tol, maxiter, restart, prec=None):
                 return Wh @ x @ W
             return jax.lax.complex(Wh @ x.real @ W, Wh @ x.imag @ W)
 
-        def P(x):  # (g times the inverse of the Hamiltonian part minus sigma, for A above)
-            return g * basis(basis(x, V, V.conj().T) / denom, V.conj().T, V)
+        def P_with(W):  # (g times the inverse of the Hamiltonian part minus sigma, for A above)
+            return lambda x: g * basis(basis(x, W, W.conj().T) / denom, W.conj().T, W)
+
+        if jnp.iscomplexobj(V):
+            # traced (inside jit / jax.export, e.g. jr.sweep's helpers): whether the eigenvectors
+            # are real is known only at run time; the real products (half the flops) when they are
+            real_V = jnp.all(V.imag == 0)
+            P = lambda x: jax.lax.cond(real_V, P_with(V.real), P_with(V), x)  # noqa: E731
+        else:
+            P = P_with(V)
 
         options["preconditioner"] = lx.FunctionLinearOperator(P, jax.eval_shape(lambda: rho0))
     sol = lx.linear_solve(op, b, solver, options=options, throw=False)
