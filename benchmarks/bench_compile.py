@@ -36,7 +36,7 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-from _harness import machine, write_results  # noqa: E402
+from _harness import describe, machine, write_results  # noqa: E402
 
 CHILD = r"""
 import json, sys, time
@@ -113,8 +113,7 @@ def measure(kind, L, chi, pythonpath, cached):
 def render(data) -> str:
     m = data["machine"]
     lines = ["# First call against chain length (`benchmarks/bench_compile.py`)", "",
-             f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), JAX {m['jax']}, load at start "
-             f"{m['load_at_start']:.2f}. Each row a fresh process, default arguments except the bond, "
+             f"{describe(m)}{' (' + m['note'] + ')' if m.get('note') else ''}. Each row a fresh process, default arguments except the bond, "
              "every sigma^z_i measured (method: the script's docstring). `before`: the package of "
              f"revision {data.get('baseline') or '-'} in the same run. Runs: {', '.join(data.get('runs', []))} "
              "(a rerun replaces the rows it measures).", "",

@@ -114,7 +114,6 @@ def main(argv=None):
             print("cache off", {k: round(v, 2) if isinstance(v, float) else v
                                 for k, v in runs["cache off"].items()}, flush=True)
     first, second = runs["first"], runs["second"]
-    tl = lambda r: r["trace"] + r["lower"]  # noqa: E731
     meta = machine(command="jaxredfield " + " ".join(cli), cache_files=files, cache_bytes=size,
                    ratio_xla_compile=second["backend_compile"] / first["backend_compile"],
                    ratio_compile_incl_trace_lower=(second["backend_compile"] + tl(second))
@@ -126,11 +125,15 @@ def main(argv=None):
     print(render(data))
 
 
+def tl(r):
+    """Tracing plus lowering of a run, s."""
+    return r["trace"] + r["lower"]
+
+
 def render(data):
     meta, runs = data["meta"], data["runs"]
     first, second = runs["first"], runs["second"]
     ratio, ratio_all = meta["ratio_xla_compile"], meta["ratio_compile_incl_trace_lower"]
-    tl = lambda r: r["trace"] + r["lower"]  # noqa: E731
     lines = [
         "# Persistent compilation cache: first vs second run",
         "",

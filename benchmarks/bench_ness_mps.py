@@ -27,7 +27,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.dirname(HERE))
-from _harness import machine, write_results  # noqa: E402
+from _harness import describe, machine, write_results  # noqa: E402
 
 
 def _observables(jr, model, L, state):
@@ -94,7 +94,7 @@ def run_xx(jr, L):
 def render(data):
     m = data["machine"]
     out = ["# Steady states on MPS (`benchmarks/bench_ness_mps.py`)\n",
-           f"{m['date']}, {m['cpus']} CPUs ({m.get('cpu', '?')}), JAX {m['jax']}. Default arguments: "
+           f"{describe(m)}. Default arguments: "
            "`steadystate(eq, method=jr.MPS())` (max_bond 64, dt 0.05, cutoff 1e-10, tol 1e-6 per unit time, "
            "Richardson in dt) against the default dense `steadystate(eq)` (paper's chain) or the exact "
            "Jordan-Wigner solution (`tests/exact_xx.py`, XX chain); errors are the largest over sites/bonds.\n",

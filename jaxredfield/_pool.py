@@ -26,8 +26,8 @@ Design:
   call pays their start (import and compilation on one core each), a repeated run with the
   same shapes compiles nothing new.
 - The problem (``(func, args)``: for mcsolve the keys, initial state, propagator,
-  unravelling and operators; for :func:`jaxredfield.sweep` the function, exported as a
-  StableHLO program, and its values) is written once per run to a temp file as **data**
+  unravelling and operators; for :func:`jaxredfield.sweep` the function -- its import
+  path, or ``jax.jit`` of it exported as a StableHLO program -- and its values) is written once per run to a temp file as **data**
   (:func:`_encode` with ``refs``: arrays, numbers, and the package's functions and equinox
   Modules named by import path with their fields as data; nothing is unpickled, no Python code
   travels); a helper loads it only when its SHA-256 matches the digest in an
