@@ -145,3 +145,26 @@ def test_expect_on_a_state_mps_matches_the_dense_vector(rng):
     for op in [jr.operator_on(jr.sigmax(), 2, model), jr.spin_current(model, 1)]:
         ref = np.vdot(psi, np.asarray(op.dense()) @ psi) / np.vdot(psi, psi)
         assert abs(complex(jr.expect(op, mps)) - ref) < 1e-12
+
+
+def test_the_stall_rule_on_known_sequences():
+    """The stop of a relaxation that no longer converges (_stalled), on sequences of the
+    change per unit time whose answer is known by construction: a smooth exponential decay
+    with a relaxation time of 200 (50 windows; slower than the paper's chain at L = 8, ~L^2.6
+    = 220 time units at most) is never stopped; a noisy floor between 1.5e-6 and 3.9e-6 (the
+    L = 8, bond 64 run's range), reached after a decay, is stopped within 2 x 8 windows of the
+    floor with the floor's median; a decay that stalls at one value is stopped by the
+    no-new-low count. (Seeds 0-19 of the noise: stopped 9-13 windows into the floor.)"""
+    from jaxredfield.solvers import _steadystate_mps as ss
+
+    smooth = 1e-3 * np.exp(-4.0 * np.arange(200) / 200.0)
+    assert all(ss._stalled(smooth[:n]) is None for n in range(1, 201))
+    rng = np.random.default_rng(0)
+    floor = rng.uniform(1.5e-6, 3.9e-6, 60)
+    seq = np.concatenate([1e-4 * np.exp(-np.arange(14) / 3.0), floor])
+    stops = [n for n in range(1, len(seq) + 1) if ss._stalled(seq[:n]) is not None]
+    assert stops and stops[0] <= 14 + 2 * ss.PLATEAU_WINDOWS
+    assert 1.5e-6 <= ss._stalled(seq[:stops[0]]) <= 3.9e-6
+    flat = np.concatenate([1e-4 * np.exp(-np.arange(10) / 3.0), np.full(40, 4e-6)])  # lowest at window 10
+    assert ss._stalled(flat[:10 + ss.STALL_WINDOWS]) is None
+    assert ss._stalled(flat[:11 + ss.STALL_WINDOWS]) == 4e-6
