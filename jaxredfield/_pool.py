@@ -225,15 +225,21 @@ def _ref_name(obj) -> tuple[str, str]:
     return m, q
 
 
-def _resolve(m: str, q: str):
-    """The object named (module ``m``, qualname ``q``), only inside :data:`REF_PACKAGES`."""
+def import_name(m: str, q: str):
+    """The object of qualified name ``q`` in module ``m`` (imported)."""
     import importlib
 
-    if m.split(".")[0] not in REF_PACKAGES or "<" in q:
-        raise WireError(f"{m}:{q} is not a function or class of {'/'.join(REF_PACKAGES)}: refused")
     obj = importlib.import_module(m)
     for part in q.split("."):
         obj = getattr(obj, part)
+    return obj
+
+
+def _resolve(m: str, q: str):
+    """The object named (module ``m``, qualname ``q``), only inside :data:`REF_PACKAGES`."""
+    if m.split(".")[0] not in REF_PACKAGES or "<" in q:
+        raise WireError(f"{m}:{q} is not a function or class of {'/'.join(REF_PACKAGES)}: refused")
+    obj = import_name(m, q)
     if (getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)) != (m, q):
         raise WireError(f"{m}:{q} names an alias, not the object itself: refused")
     return obj

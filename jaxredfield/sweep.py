@@ -143,21 +143,12 @@ def _by_name(f):
     if not isinstance(g, types.FunctionType) or not m or m == "__main__" or "<" in q:
         return None
     try:
-        if _resolve_name(m, q) is not g:
+        if _pool.import_name(m, q) is not g:
             return None
         _pool._encode((args, kwargs), dry=True)
     except (ImportError, AttributeError, TypeError):
         return None
     return {"m": m, "q": q, "args": tuple(args), "kwargs": kwargs, "path": [p for p in sys.path if isinstance(p, str)]}
-
-
-def _resolve_name(m, q):
-    import importlib
-
-    obj = importlib.import_module(m)
-    for part in q.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 _NAMED: dict = {}  # (module, qualname) -> the function (in a helper)
@@ -173,7 +164,7 @@ def _named(ref):
             sys.path.append(p)
     key = (ref["m"], ref["q"])
     if key not in _NAMED:
-        _NAMED[key] = _resolve_name(*key)
+        _NAMED[key] = _pool.import_name(*key)
     g = _NAMED[key]
     g = functools.partial(g, *ref["args"], **ref["kwargs"]) if ref["args"] or ref["kwargs"] else g
     return _value_and_jac(g) if ref.get("jac") else g
