@@ -5,9 +5,9 @@ local Lindblad N = 1, standard local Lindblad and local Redfield N = 2 (pseudo-L
 and the XX chain with gain/loss on its end sites against the exact Jordan-Wigner solution
 (tests/exact_xx.py). Accuracy: the largest error of <sigma^z_i> and of the bond currents
 j_i; time: the MPS solve against the default dense solver (``steadystate(eq)``) in the same
-run. Writes results/ness_long_chains.{json,md}. At L = 8 the first row (local Lindblad N = 1,
-GMRES reference) had not finished after 34 min on 2 cores (2026-12-07, stopped; run with
-`--progress` to see where the relaxation spends its windows).
+run. Writes results/ness_long_chains.{json,md}. At L = 8 the local Lindblad N = 1 row takes
+20 min on 2 cores and stops on the truncation floor, not converged (``--sizes 8 --forms
+"local Lindblad N = 1" --progress``; before the plateau stop it had not finished after 34 min).
 
     python benchmarks/bench_ness_mps.py                    # L = 4, 6 (about 20 min on 2 cores)
     python benchmarks/bench_ness_mps.py --sizes 4 --out /tmp/ness   # smoke run
