@@ -48,6 +48,7 @@ Design:
 from __future__ import annotations
 
 import collections
+import dataclasses
 import hashlib
 import hmac
 import io
@@ -60,6 +61,7 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 import uuid
 import warnings
 
@@ -249,8 +251,6 @@ def _enc_ref(x, enc):
     """The problem file's items beyond plain data (None when ``x`` is plain data): a PRNG key
     array (its impl and data), a function (by name) or an equinox Module (class by name,
     fields as data)."""
-    import dataclasses
-    import types
 
     import equinox as eqx
     import jax
@@ -271,8 +271,6 @@ def _enc_ref(x, enc):
 def _dec_ref(x, dec):
     """The object of :func:`_enc_ref`'s item ``x``; a Module is rebuilt field by field (no
     ``__init__`` runs: the fields are those of a valid object of the parent)."""
-    import dataclasses
-    import types
 
     import equinox as eqx
     import jax

@@ -19,6 +19,9 @@ values are independent, so the Jacobian of the sweep is block diagonal).
 from __future__ import annotations
 
 import contextlib
+import functools
+import sys
+import types
 import warnings
 
 import jax
@@ -75,28 +78,24 @@ def _solver_errors_as_nan():
         jax.clear_caches()
 
 
-_EXPORTS: dict = {}  # (f, value shape, dtype) -> (program, why): a repeated sweep traces nothing
-
-
 def _export(f, values):
-    key = (f, values.shape[1:], values.dtype.str)
+    """:func:`_export_spec` for one value of ``values`` (an ``f`` that is not hashable is
+    exported each time)."""
     try:
-        if key not in _EXPORTS:
-            if len(_EXPORTS) > 16:
-                _EXPORTS.clear()
-            _EXPORTS[key] = _export_now(f, values)
-        return _EXPORTS[key]
-    except TypeError:  # f not hashable: exported each time
-        return _export_now(f, values)
+        hash(f)
+    except TypeError:  # f not hashable
+        return _export_spec.__wrapped__(f, values.shape[1:], values.dtype.str)
+    return _export_spec(f, values.shape[1:], values.dtype.str)
 
 
-def _export_now(f, values):
-    """``jax.jit(f)`` for one value of ``values`` as a serialized StableHLO program (a uint8
-    array: data, which helpers compile and run; no Python code travels), or (None, why) when
-    ``f`` cannot be traced by ``jax.jit``."""
+@functools.lru_cache(maxsize=16)  # a repeated sweep of the same f traces nothing
+def _export_spec(f, shape, dtype):
+    """``jax.jit(f)`` for one value (``shape``, ``dtype``) as a serialized StableHLO program
+    (a uint8 array: data, which helpers compile and run; no Python code travels), or
+    (None, why) when ``f`` cannot be traced by ``jax.jit``."""
     from jax import export
 
-    spec = jax.ShapeDtypeStruct(values.shape[1:], values.dtype)
+    spec = jax.ShapeDtypeStruct(shape, np.dtype(dtype))
     try:
         with _solver_errors_as_nan(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # a warning of the trace is the serial run's to give
@@ -108,20 +107,16 @@ def _export_now(f, values):
     return np.frombuffer(bytes(exported.serialize()), np.uint8), None
 
 
-_IMPORTED: dict = {}  # SHA-256 of an exported program -> its jitted call (in a helper)
-
-
 def _imported(blob):
-    import hashlib
+    """The jitted call of the program :func:`_export_spec` serialized (in a helper)."""
+    return _deserialized(blob.tobytes())
 
+
+@functools.lru_cache(maxsize=8)
+def _deserialized(data: bytes):
     from jax import export
 
-    h = hashlib.sha256(blob.tobytes()).hexdigest()
-    if h not in _IMPORTED:
-        if len(_IMPORTED) > 8:
-            _IMPORTED.clear()
-        _IMPORTED[h] = jax.jit(export.deserialize(bytearray(blob.tobytes())).call)
-    return _IMPORTED[h]
+    return jax.jit(export.deserialize(bytearray(data)).call)
 
 
 def _by_name(f):
@@ -129,10 +124,6 @@ def _by_name(f):
     parent's ``sys.path``, and a ``functools.partial``'s arguments when they are data), or
     None: a function defined in ``__main__`` (a script, a notebook), a lambda, a closure, a
     method or a partial with other arguments cannot be found by name in another process."""
-    import functools
-    import sys
-    import types
-
     if isinstance(f, functools.partial) and f.func is _value_and_jac_at and not f.keywords:
         inner = _by_name(f.args[0])
         return None if inner is None else {**inner, "jac": True}
@@ -151,23 +142,17 @@ def _by_name(f):
     return {"m": m, "q": q, "args": tuple(args), "kwargs": kwargs, "path": [p for p in sys.path if isinstance(p, str)]}
 
 
-_NAMED: dict = {}  # (module, qualname) -> the function (in a helper)
-
-
 def _named(ref):
     """The function :func:`_by_name` named (the parent's ``sys.path`` entries added here)."""
-    import functools
-    import sys
-
     for p in ref["path"]:
         if p not in sys.path:
             sys.path.append(p)
-    key = (ref["m"], ref["q"])
-    if key not in _NAMED:
-        _NAMED[key] = _pool.import_name(*key)
-    g = _NAMED[key]
+    g = _import_function(ref["m"], ref["q"])
     g = functools.partial(g, *ref["args"], **ref["kwargs"]) if ref["args"] or ref["kwargs"] else g
     return _value_and_jac(g) if ref.get("jac") else g
+
+
+_import_function = functools.lru_cache(maxsize=32)(_pool.import_name)
 
 
 def _value_and_jac_at(f, v):
@@ -177,8 +162,6 @@ def _value_and_jac_at(f, v):
 def _value_and_jac(f):
     """v -> (f(v), jax.jacrev(f)(v)): a partial of a module-level function, so it goes to the
     helpers by name when ``f`` does (:func:`_by_name`)."""
-    import functools
-
     return functools.partial(_value_and_jac_at, f)
 
 
@@ -210,7 +193,7 @@ def _run(f, values, workers, chunk):
               lambda s, r: results.__setitem__(s, r))
     out = [x for s in sorted(results) for x in results[s]]
     for i, x in enumerate(out):  # a solver error in an exported program: NaN there, raised here
-        if program is not f and not _finite(x):
+        if isinstance(program, np.ndarray) and not _finite(x):
             out[i] = _points((f, values), i, 1)[0]
     return _stack(out)
 

@@ -183,7 +183,7 @@ def test_wire_refuses_unauthenticated_messages(tmp_path):
 
 
 @pytest.mark.parametrize("method", ["chebyshev", "diffrax", "mps"])
-def test_problem_file_is_data(method):
+def test_problem_file_is_data(method, monkeypatch):
     """mcsolve's problem (its chunk function, typed PRNG key, propagator, unravelling and
     operators) written as data and read back: the same pytree, bit-identical leaves; what
     would make a helper run code not of this package is refused on both ends."""
@@ -204,14 +204,11 @@ def test_problem_file_is_data(method):
         seen.append(problem)
         raise Captured
 
-    real_run = _workers.run
-    try:
-        _workers.run = capture
-        with pytest.raises(Captured):
-            jr.mcsolve(eq, psi0, TS[:2], 2, jax.random.key(3), jr.magnetization(jr.xxz_chain(4)),
-                       method=meth, workers=1, progress=False)
-    finally:
-        _workers.run = real_run
+    monkeypatch.setattr(_workers, "run", capture)
+    with pytest.raises(Captured):
+        jr.mcsolve(eq, psi0, TS[:2], 2, jax.random.key(3), jr.magnetization(jr.xxz_chain(4)),
+                   method=meth, workers=1, progress=False)
+    monkeypatch.undo()
     problem = seen[0]
     back = _workers._decode(_workers._encode(problem, refs=True), refs=True)
     assert back[0] is _mcsolve.trajectory_chunk
