@@ -38,9 +38,9 @@ def progress_enabled(progress=None) -> bool:
     return _ENABLED if progress is None else bool(progress)
 
 
-def bar(total, desc: str, unit: str, progress=None, initial: int = 0):
+def bar(total, desc: str, unit: str, progress=None, initial: int = 0, bar_format=None):
     """A tqdm bar on stderr, or a silent stand-in with the same ``update``/``set_postfix_str``
-    /``close`` methods when progress is off."""
+    /``close`` methods when progress is off (``bar_format``: tqdm's, None for its default)."""
     if not progress_enabled(progress):
         return _Silent()
     from tqdm.auto import tqdm
@@ -51,7 +51,7 @@ def bar(total, desc: str, unit: str, progress=None, initial: int = 0):
             super().set_postfix_str(s, refresh=refresh and self._time() - self.start_t >= self.delay)
 
     return _Bar(total=total, desc=desc, unit=unit, initial=initial, file=sys.stderr,
-                dynamic_ncols=True, leave=False, delay=_delay())
+                dynamic_ncols=True, leave=False, delay=_delay(), bar_format=bar_format)
 
 
 class _Silent:

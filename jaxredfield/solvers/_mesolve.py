@@ -9,13 +9,31 @@ import jax.numpy as jnp
 from ..observables import as_e_ops
 from .._checks import (as_density_matrix, check_equation_finite, check_memory,
                        check_tsave, diffrax_complex_ok, is_concrete)
-from .._progress import progress_enabled
+from .._progress import bar, progress_enabled
 from ..equations import MasterEquation
 from ..method import MPS, Diffrax, check_method
 from ..observables import expect
 from ..result import MESolveResult
 from ._generator import generator
 from ._fused_rk import FUSED
+
+
+class DelayedTqdmMeter(dfx.TqdmProgressMeter):
+    """diffrax's tqdm meter drawn by the package's :func:`~jaxredfield._progress.bar`: the
+    percentage of the time interval integrated, shown only after the bar delay
+    (``JAXREDFIELD_PROGRESS_DELAY``, 2 s: a quick solve, e.g. each call of a finite
+    difference, prints nothing) and removed when done, like every other bar of the package.
+    diffrax's own meter draws at once and leaves a finished "100%" line per solve."""
+
+    @staticmethod
+    def _init_bar():
+        return bar(100, "mesolve", "%", progress=True,
+                   bar_format="{desc}: {percentage:.0f}% of t|{bar}| [{elapsed}<{remaining}]")
+
+    @staticmethod
+    def _step_bar(b, progress) -> None:
+        b.n = round(100 * float(progress), 2)
+        b.update(0)  # tqdm draws on update only after its delay (a refresh would draw now)
 
 
 def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Diffrax(),
@@ -47,8 +65,9 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
       error is O(dt^2) plus the truncation (tests/test_mesolve_mps.py).
     - `save_states`: keep the density matrices (n_t x D x D memory); ``final_state`` is
       kept either way.
-    - `progress`: diffrax's tqdm progress meter on stderr (None: the global switch
-      :func:`~jaxredfield.set_progress`).
+    - `progress`: a progress bar on stderr, the percentage of [t_0, t_end] integrated
+      (:class:`DelayedTqdmMeter`: shown only once the solve has run for a few seconds,
+      removed when done; None: the global switch :func:`~jaxredfield.set_progress`).
     - `max_memory`: refuse runs whose density matrices would exceed this many bytes
       (default 8 GiB).
 
@@ -93,7 +112,7 @@ def mesolve(eq: MasterEquation, rho0, tsave, e_ops=None, *, method: Diffrax = Di
                  "Use save_states=False with e_ops, diffrax.Tsit5() (7 stages instead of Dopri8's "
                  "14), or quantum trajectories for large L.", max_memory)
     ops, herm = as_e_ops(e_ops, eq.L, eq.d)
-    meter = dfx.TqdmProgressMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
+    meter = DelayedTqdmMeter() if progress_enabled(progress) else dfx.NoProgressMeter()
     with diffrax_complex_ok():
         states, final, exps, stats, result, bad_result, finite = _mesolve(
             generator(eq), rho0, tsave, ops, herm, save_states, method, meter, hermitian)
