@@ -39,6 +39,17 @@ def test_gradient_example_writes_outputs(tmp_path):
     assert all(abs(r["central_difference"]) > 1e-3 and r["relative_error"] <= 1e-5 for r in rows), rows
 
 
+def test_gradient_example_at_its_smallest_size(tmp_path):
+    """Tutorial (d)'s first script as the docs run it, at L = 2, N = 1 (the default run; the
+    slow run takes L = 3): both routes' gradients against central differences, relative error
+    <= 1e-5 (measured <= 1.2e-7: mesolve's rtol 1e-10), every derivative non-trivial, and its
+    two outputs written."""
+    rows = ex.main(["--L", "2", "--N", "1", "--nTr", "2", "--out", str(tmp_path)])
+    assert (tmp_path / "gradients_current.csv").exists() and (tmp_path / "gradients_current.png").exists()
+    assert len(rows) == 6 and {r["quantity"] for r in rows} == {"steady state", "mesolve t=2"}
+    assert all(abs(r["central_difference"]) > 5e-3 and r["relative_error"] <= 1e-5 for r in rows), rows
+
+
 def test_unconverged_gmres_under_jit_raises():
     """Inside jax.jit the GMRES convergence check becomes a runtime error, not a silent result."""
     import jaxredfield as jr
