@@ -74,13 +74,14 @@ from .method import Diffrax as Diffrax
 from .method import Direct as Direct
 from .method import GMRES as GMRES
 from .method import MPS as MPS
+from .result import MCSolveResult as MCSolveResult
+from .result import MESolveResult as MESolveResult
 from .result import Result as Result
-from .solvers import MESolveResult as MESolveResult
-from .solvers import SteadyStateResult as SteadyStateResult
+from .result import SteadyStateResult as SteadyStateResult
+from .result import TuneResult as TuneResult
 from .solvers import liouvillian_matrix as liouvillian_matrix
 from .solvers import mesolve as mesolve
 from .solvers import steadystate as steadystate
-from .trajectories import MCSolveResult as MCSolveResult
 from .mps._truncation import TruncationWarning as TruncationWarning
 from .mps import MatrixProductState as MatrixProductState
 from .trajectories import mcsolve as mcsolve
@@ -106,7 +107,6 @@ from .observables import trace_distance as trace_distance
 
 # tuning
 from .tuning import LocalParams as LocalParams
-from .tuning import TuneResult as TuneResult
 from .tuning import local_thermal_state as local_thermal_state
 from .tuning import negative_weight_loss as negative_weight_loss
 from .tuning import steady_distance_loss as steady_distance_loss

@@ -143,4 +143,14 @@ class MCSolveResult(Result):
     method: Method
 
 
-__all__ = ["Result", "MESolveResult", "SteadyStateResult", "MCSolveResult"]
+class TuneResult(eqx.Module):
+    """Result of :func:`jaxredfield.tune`: ``params`` (the best
+    :class:`~jaxredfield.LocalParams` found), ``losses`` (per step, starting with the initial
+    loss), ``history`` (LocalParams per step, stacked)."""
+
+    params: object
+    losses: np.ndarray
+    history: object
+
+
+__all__ = ["Result", "MESolveResult", "SteadyStateResult", "MCSolveResult", "TuneResult"]

@@ -43,6 +43,7 @@ from .observables import trace_distance
 from .operators import embed
 from ._progress import bar
 from .method import Direct
+from .result import TuneResult
 from .solvers import steadystate
 
 
@@ -162,15 +163,6 @@ def negative_weight_loss(system, order: int):
     return loss
 
 
-class TuneResult(eqx.Module):
-    """``params`` (best found), ``losses`` (per step, starting with the initial loss),
-    ``history`` (LocalParams per step, stacked)."""
-
-    params: LocalParams
-    losses: np.ndarray
-    history: LocalParams
-
-
 def tune(loss, params: LocalParams, *, steps: int = 50, learning_rate: float = 0.05, optimizer=None,
          train=("log_lam", "d_eps"), progress: bool | None = None) -> TuneResult:
     """Minimize ``loss(params)`` with optax (``optimizer``, default Adam(``learning_rate``)),
@@ -220,4 +212,4 @@ def tune(loss, params: LocalParams, *, steps: int = 50, learning_rate: float = 0
 
 
 __all__ = ["LocalParams", "local_lindblad_with", "local_redfield_with", "steady_distance_loss",
-           "negative_weight_loss", "local_thermal_state", "tune", "TuneResult"]
+           "negative_weight_loss", "local_thermal_state", "tune"]
