@@ -31,6 +31,7 @@ import numpy as np
 from ..observables import as_e_ops
 from .._checks import (check_equation_finite, check_positive, check_positive_int,
                        check_tsave, diffrax_complex_ok)
+from .._checkpoint_file import check_path
 from .._files import Owner, deferred_signals
 from .._progress import bar
 from ..equations import MasterEquation
@@ -202,7 +203,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
         batch_size = backend.default_lanes()
     fingerprint = None
     if checkpoint is not None:
-        checkpoint = _checkpoint.check_path(checkpoint)
+        checkpoint = check_path(checkpoint)
         fingerprint = _checkpoint.fingerprint(eq, psi0_id, tsave, ntraj, batch_size, key, ops, method, dtype,
                                               keep_trajectories, keep_final_states)
 
