@@ -145,3 +145,38 @@ def test_mps_long_chain_density_checkpoint_resumes(tmp_path, monkeypatch):
     _, again = ex.simulate_density(out=str(tmp_path), **kw)
     for name in full:
         assert np.array_equal(again[name][2], resumed[name][2])
+
+
+def test_ness_long_chain_reduced_matches_dense_and_reads_its_checkpoints(tmp_path, monkeypatch):
+    """The steady-state example at L = 3 (bond 8 is exact there): profile and currents of two
+    equations against the dense direct steady state of the same equations, within 1e-4 (the
+    error tol = 1e-5 per unit time leaves: measured 4.4e-6 / 6.8e-6 for local Lindblad N = 1,
+    7.8e-7 / 5.2e-6 for the standard local Lindblad equation), and for the latter equal
+    currents on every bond; run again, every result comes from its checkpoint without
+    evolving (the solver's resume itself: tests/test_steadystate_mps.py)."""
+    import numpy as np
+
+    import jaxredfield as jr
+    import jaxredfield.solvers._steadystate_mps as ssm
+
+    L, args = 3, ["--L", "3", "--bonds", "8", "--dt", "0.1", "--tol", "1e-5", "--no-progress",
+                  "--equations", "local_lindblad_N1", "standard_local_lindblad", "--out", str(tmp_path)]
+    ex = load("ness_long_chain")
+    res = ex.main(args)
+    assert (tmp_path / "ness_long_chain.csv").exists() and (tmp_path / "ness_long_chain.png").exists()
+    s = ex.system(L)
+    for name in ("local_lindblad_N1", "standard_local_lindblad"):
+        z, j, st = res[name, 8]
+        assert st["converged"] and st["resumed_phase"] is None
+        rho = jr.steadystate(ex.EQUATIONS[name](s), method=jr.Direct())
+        zr = [float(np.real(jr.expect(o, rho))) for o in jr.magnetization(s.model)]
+        jr_ = [float(np.real(jr.expect(jr.spin_current(s.model, i), rho))) for i in range(L - 1)]
+        assert np.abs(z - zr).max() < 1e-4 and np.abs(j - jr_).max() < 1e-4, (name, z - zr, j - jr_)
+        assert abs(jr_[0]) > 1e-2  # a real current
+        if name == "standard_local_lindblad":  # jumps on the end sites only: the same current on
+            assert np.ptp(j) < 1e-4  # every bond (local Lindblad's L_+ act on two sites, so the
+            # bath also feeds site 1 and L - 2: 0.035 apart at L = 3, as in the dense state)
+    monkeypatch.setattr(ssm, "_advance", lambda *a: (_ for _ in ()).throw(AssertionError("evolved again")))
+    again = ex.main(args)
+    for key, (z, j, st) in again.items():
+        assert st["resumed_phase"] == 2 and np.array_equal(z, res[key][0]) and np.array_equal(j, res[key][1])

@@ -168,3 +168,63 @@ def test_the_stall_rule_on_known_sequences():
     flat = np.concatenate([1e-4 * np.exp(-np.arange(10) / 3.0), np.full(40, 4e-6)])  # lowest at window 10
     assert ss._stalled(flat[:10 + ss.STALL_WINDOWS]) is None
     assert ss._stalled(flat[:11 + ss.STALL_WINDOWS]) == 4e-6
+
+
+def test_checkpoint_resumes_a_killed_run(tmp_path, monkeypatch):
+    """checkpoint=path: a run killed in its dt relaxation, and one killed in its dt/2
+    relaxation, continue from their last window to exactly the uninterrupted run's state
+    (bitwise: the same windows follow from the same saved tensors) and evolve only what was
+    left; a finished run's file gives the result without evolving; another run's file (other
+    tol) is refused and left untouched; Direct and GMRES refuse the option."""
+    import jaxredfield.solvers._steadystate_mps as ssm
+
+    s = paper_system(3, T=2.2, Tr=6.6)
+    eq = jr.local_lindblad(s, 1)
+    kw = dict(method=jr.MPS(max_bond=8, dt=0.1), tol=1e-5, return_info=True)
+    calls = []
+    real = ssm._advance
+
+    def counted(*a):
+        calls.append(1)
+        return real(*a)
+
+    monkeypatch.setattr(ssm, "_advance", counted)
+    full = jr.steadystate(eq, checkpoint=tmp_path / "full.npz", **kw)
+    n_full, (T1, T2) = len(calls), full.stats["evolved_time"]
+    assert full.stats["resumed_phase"] is None and full.stats["converged"]
+    assert n_full == round(T1 / 4.0) + round(T2 / 4.0) and T2 >= 8.0  # windows of 4 time units
+
+    class Killed(Exception):
+        pass
+
+    for kill_at, phase in ((2, 0), (round(T1 / 4.0) + 1, 1)):  # inside the dt, then the dt/2 relaxation
+        path = tmp_path / f"killed{kill_at}.npz"
+        calls.clear()
+
+        def dies(*a, kill_at=kill_at):
+            if len(calls) == kill_at:
+                raise Killed
+            return counted(*a)
+
+        monkeypatch.setattr(ssm, "_advance", dies)
+        with pytest.raises(Killed):
+            jr.steadystate(eq, checkpoint=path, **kw)
+        monkeypatch.setattr(ssm, "_advance", counted)
+        calls.clear()
+        res = jr.steadystate(eq, checkpoint=path, **kw)
+        assert res.stats["resumed_phase"] == phase
+        assert len(calls) == n_full - kill_at  # only the windows not saved before the kill
+        assert np.array_equal(np.asarray(res.state.tensors), np.asarray(full.state.tensors))
+        assert res.stats["evolved_time"] == full.stats["evolved_time"]
+
+    calls.clear()
+    again = jr.steadystate(eq, checkpoint=tmp_path / "full.npz", **kw)
+    assert not calls and again.stats["resumed_phase"] == 2
+    assert np.array_equal(np.asarray(again.state.tensors), np.asarray(full.state.tensors))
+    before = (tmp_path / "full.npz").read_bytes()
+    with pytest.raises(ValueError, match="different run.*tol"):
+        jr.steadystate(eq, checkpoint=tmp_path / "full.npz", **{**kw, "tol": 2e-5})
+    assert (tmp_path / "full.npz").read_bytes() == before
+    for m in (jr.Direct(), jr.GMRES()):
+        with pytest.raises(TypeError, match="`checkpoint` is an option of steadystate"):
+            jr.steadystate(eq, method=m, checkpoint=tmp_path / "x.npz")

@@ -85,7 +85,7 @@ def _positive_number(x, name: str) -> float:
 def steadystate(eq: MasterEquation, *, method: Direct | GMRES | MPS | None = None, rho0=None,
                 check_unique: bool = True, return_info: bool = False,
                 progress: bool | None = None, max_memory=None, tol: float | None = None,
-                max_time: float | None = None):
+                max_time: float | None = None, checkpoint=None):
     """The steady state of ``eq`` (G(rho_ss) = 0, Tr rho_ss = 1) as a (d^L, d^L) density matrix,
     or for long chains as a density MPS (``method=jr.MPS(...)``, below).
 
@@ -155,8 +155,17 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | MPS | None = Non
     :class:`~jaxredfield.TruncationWarning`. ``return_info=True`` gives ``stats``:
     ``converged``, ``change_per_time``, ``evolved_time`` (of the two relaxations),
     ``trotter_correction`` (the largest change Richardson made to a marginal), ``bond_dims``,
-    ``discarded_weight_rate``, ``min_marginal_eigenvalue``, ``seconds``. Not differentiable;
-    ``check_unique`` does not apply (relaxation finds the state its start relaxes to).
+    ``discarded_weight_rate``, ``min_marginal_eigenvalue``, ``seconds``, ``resumed_phase``
+    (below). Not differentiable; ``check_unique`` does not apply (relaxation finds the state
+    its start relaxes to).
+    ``checkpoint`` (MPS only): None or a file path. After every window of the relaxation the
+    state, the time evolved and the history of the change are written there atomically
+    (one run per path: ``<checkpoint>.lock``, as for ``mcsolve``); a call with the same
+    equation, ``rho0``, method options, ``tol`` and ``max_time`` continues a killed run from
+    its last window (the same windows follow: the result equals an uninterrupted run's), a
+    finished run's file gives the result without evolving again, and another run's file is
+    refused with a ``ValueError`` naming what differs. ``stats["resumed_phase"]``: None for a
+    fresh run, else the phase the file held (0: relaxing at dt, 1: at dt/2, 2: done).
 
     **Returns:** rho_ss (Hermitian part, trace 1), or a ``SteadyStateResult`` with
     ``return_info=True``. Raises ``RuntimeError`` if GMRES does not converge within
@@ -173,10 +182,14 @@ def steadystate(eq: MasterEquation, *, method: Direct | GMRES | MPS | None = Non
 
         tol = 1e-6 if tol is None else _positive_number(tol, "tol")
         max_time = 1e4 if max_time is None else _positive_number(max_time, "max_time")
-        return steadystate_mps(eq, method, rho0, tol, max_time, progress, max_memory, return_info)
+        return steadystate_mps(eq, method, rho0, tol, max_time, progress, max_memory, return_info, checkpoint)
     if tol is not None or max_time is not None:
         raise TypeError("`tol` and `max_time` are options of steadystate(method=jr.MPS()); for GMRES "
                         "pass jr.GMRES(tol=...), Direct has none")
+    if checkpoint is not None:
+        raise TypeError("`checkpoint` is an option of steadystate(method=jr.MPS()) (a relaxation that can "
+                        "run for hours); a Direct or GMRES solve has no intermediate state to keep: "
+                        "drop `checkpoint`")
     D = eq.dim
     fallback = False
     if method is None:

@@ -38,6 +38,7 @@ per unit time above ``MAX_DISCARDED_RATE`` warns with :class:`jaxredfield.Trunca
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -46,6 +47,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checkpoint_file import check_path, fingerprint, header, read
+from .._files import Owner, atomic_savez, deferred_signals
 from .._progress import bar
 from ..mps import MatrixProductState, bond_dims
 from ..mps._combine import combine, trace
@@ -68,6 +71,8 @@ STALL_WINDOWS = 30
 PLATEAU_WINDOWS = 8
 PLATEAU_RATIO = 0.9
 PLATEAU_RISES = 1 / 3
+#: the checkpoint file's format (``steadystate(..., checkpoint=path)``)
+FORMAT = "jaxredfield.steadystate_mps.checkpoint/1"
 #: a bond marginal may have eigenvalues down to -MARGINAL_SLACK (truncation round-off)
 MARGINAL_SLACK = 1e-6
 #: discarded weight per unit time of the converged state above which it warns
@@ -96,17 +101,23 @@ def _stalled(history) -> float | None:
     return float(late) if late >= PLATEAU_RATIO * early and rises >= PLATEAU_RISES else None
 
 
-def _relax(tebd, t, dt: float, tol: float, max_time: float, pbar, label: str):
+def _relax(tebd, t, dt: float, tol: float, max_time: float, pbar, label: str, resume=None, save=None):
     """Windows of WINDOW_TIME in steps of ``dt`` until the bond marginals change by at most
     ``tol`` per unit time, the change stalls at a floor above it (:func:`_stalled`) or
     ``max_time`` has passed. Returns (tensors, marginals, time evolved, last change per unit
     time (the floor when stalled), discarded weight per unit time of the last window,
-    converged)."""
+    converged). ``resume``: (marginals of the last window, time evolved, history of the
+    change per unit time, discarded weight rate) of a run that stopped after a window with
+    the tensors ``t`` (from the checkpoint); ``save(t, marginals, elapsed, history, rate)``:
+    called after every window that does not end the relaxation."""
     steps = max(1, round(WINDOW_TIME / dt))
     window = steps * dt
-    prev = _marginals(t)
-    elapsed, change, rate = 0.0, math.inf, 0.0
-    history = []
+    if resume is None:
+        prev, elapsed, history, rate = _marginals(t), 0.0, [], 0.0
+    else:
+        prev, elapsed, history, rate = resume
+        history = list(history)
+    change = history[-1] if history else math.inf
     while elapsed < max_time - 1e-12:
         t, cut = _advance(tebd, t, jnp.float64(dt), jnp.int32(steps))
         elapsed += window
@@ -125,7 +136,59 @@ def _relax(tebd, t, dt: float, tol: float, max_time: float, pbar, label: str):
         floor = _stalled(history)
         if floor is not None:
             return t, m, elapsed, floor, rate, False
+        if save is not None:
+            save(t, m, elapsed, history, rate)
     return t, prev, elapsed, change, rate, False
+
+
+class _Checkpoint:
+    """The relaxation's progress in a file (``steadystate(..., checkpoint=path)``): the phase
+    (0: relaxing at dt, 1: at dt/2, 2: both done), the tensors, marginals, time evolved and
+    history of the running phase after its last finished window, and each finished phase's
+    result. Written atomically after every window (SIGTERM/SIGINT held during the write), read
+    back when a call with the same equation, start, options, ``tol`` and ``max_time`` finds it
+    (:func:`jaxredfield._checkpoint_file.read`); another run's file is refused, not
+    overwritten. A path (or None: the methods do nothing)."""
+
+    def __init__(self, path, eq, method, rho0, tol, max_time):
+        self.path = None if path is None else check_path(path)
+        if self.path is not None:
+            self.fp = fingerprint(FORMAT, {"eq": eq, "rho0": rho0},
+                                  {"method": type(method).__name__, "tol": tol, "max_time": max_time,
+                                   **method.options()})
+        self.data = {}
+
+    def load(self) -> dict:
+        st = read(self.path, FORMAT, self.fp, "equation, rho0, tol, max_time or options") \
+            if self.path is not None else None
+        self.data = {} if st is None else {k: v for k, v in st.items() if not k.startswith(("format", "fingerprint"))}
+        return self.data
+
+    def write(self, **items):
+        if self.path is None:
+            return
+        self.data.update({k: np.asarray(v) for k, v in items.items()})
+        with deferred_signals():
+            atomic_savez(self.path, **header(FORMAT, self.fp), **self.data)
+
+    def clear_progress(self):
+        """Forget the running phase's window state (its phase has ended)."""
+        for k in ("t", "prev", "elapsed", "history", "rate"):
+            self.data.pop(k, None)
+
+    def progress(self, phase: int):
+        """``save`` for :func:`_relax` in ``phase``."""
+        if self.path is None:
+            return None
+        return lambda t, m, elapsed, history, rate: self.write(
+            phase=phase, t=t, prev=m, elapsed=elapsed, history=np.asarray(history, float), rate=rate)
+
+    def resume(self, phase: int):
+        """(tensors, resume tuple for :func:`_relax`) of ``phase`` if the file stopped in it."""
+        d = self.data
+        if not d or int(d["phase"]) != phase or "t" not in d:
+            return None, None
+        return jnp.asarray(d["t"]), (d["prev"], float(d["elapsed"]), list(d["history"]), float(d["rate"]))
 
 
 def _normalized(t, d: int):
@@ -144,23 +207,46 @@ def _normalized(t, d: int):
     return s
 
 
-def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max_memory, return_info):
+def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max_memory, return_info,
+                    checkpoint=None):
     """The steady state of ``eq`` as a density MPS (module docstring); arguments as
-    :func:`jaxredfield.steadystate`."""
+    :func:`jaxredfield.steadystate` (``checkpoint``: :class:`_Checkpoint`)."""
     from ..result import SteadyStateResult
 
     L, d, chi = eq.L, eq.d, method.max_bond
     if L < 2:
         raise ValueError("steadystate(method=jr.MPS()) needs a chain of L >= 2 sites; use the default "
                          "method for a single site")
+    ck = _Checkpoint(checkpoint, eq, method, rho0, tol, max_time)
     rho0 = np.eye(d) / d if rho0 is None else rho0  # infinite temperature on every site
     tebd, t = density_tebd(eq, method, rho0, "steadystate", 4, max_memory)
     t0 = time.perf_counter()
     dt = float(method.dt)
     n_windows = 2 * math.ceil(max_time / WINDOW_TIME)
-    with bar(n_windows, "steadystate (MPS)", "window", progress) as pbar:
-        t1, m1, T1, ch1, _, ok1 = _relax(tebd, t, dt, tol, max_time, pbar, f"dt={dt:g}")
-        t2, m2, T2, ch2, rate, ok2 = _relax(tebd, t1, dt / 2, tol, max_time, pbar, f"dt={dt / 2:g}")
+    with Owner(ck.path, "`checkpoint`") if ck.path is not None else contextlib.nullcontext():
+        saved = dict(ck.load())  # (a copy: ck.data grows with the writes below)
+        phase = int(saved["phase"]) if saved else 0
+        done = sum(round(float(saved[k]) / WINDOW_TIME) for k in ("T1", "elapsed", "T2") if k in saved
+                   and (k != "elapsed" or phase < 2))
+        with bar(n_windows, "steadystate (MPS)", "window", progress, initial=done) as pbar:
+            if phase == 0:
+                start, resume = ck.resume(0)
+                t1, m1, T1, ch1, _, ok1 = _relax(tebd, t if start is None else start, dt, tol, max_time,
+                                                 pbar, f"dt={dt:g}", resume, ck.progress(0))
+                ck.clear_progress()
+                ck.write(phase=1, t1=t1, T1=T1, ch1=ch1, ok1=ok1)
+            else:
+                t1, T1, ch1, ok1 = (jnp.asarray(saved["t1"]), float(saved["T1"]), float(saved["ch1"]),
+                                    bool(saved["ok1"]))
+            if phase < 2:
+                start, resume = ck.resume(1)
+                t2, m2, T2, ch2, rate, ok2 = _relax(tebd, t1 if start is None else start, dt / 2, tol, max_time,
+                                                    pbar, f"dt={dt / 2:g}", resume, ck.progress(1))
+                ck.clear_progress()
+                ck.write(phase=2, t2=t2, m2=m2, T2=T2, ch2=ch2, rate2=rate, ok2=ok2)
+            else:
+                t2, m2, T2, ch2, rate, ok2 = (jnp.asarray(saved["t2"]), saved["m2"], float(saved["T2"]),
+                                              float(saved["ch2"]), float(saved["rate2"]), bool(saved["ok2"]))
     a, b = _normalized(t2, d), _normalized(t1, d)
     tr, norm, cut = combine(a, b, 4.0 / 3.0, -1.0 / 3.0, chi, method.cutoff)
     tr = jnp.asarray(tr)
@@ -171,7 +257,7 @@ def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max
              "evolved_time": (T1, T2), "trotter_correction": correction,
              "discarded_weight_rate": rate, "richardson_discarded": cut,
              "bond_dims": np.asarray(bond_dims(tr)),
-             "seconds": time.perf_counter() - t0}
+             "seconds": time.perf_counter() - t0, "resumed_phase": None if not saved else phase}
     if not converged:
         which, ch, T = (f"dt = {dt:g}", ch1, T1) if not ok1 else (f"dt = {dt / 2:g}", ch2, T2)
         if T < max_time - 1e-9:  # stalled: the truncations keep the state moving
