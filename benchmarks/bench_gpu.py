@@ -1,4 +1,4 @@
-"""GPU benchmarks of issue 13 item 7 and issue 14 (one NVIDIA H100/H200; driven by ``benchmarks/gpu.sh``).
+"""GPU benchmarks of issue 13 item 7, issue 14 and issue 26 (one NVIDIA H100/H200; driven by ``benchmarks/gpu.sh``).
 
 Target (issue 13): 5000 quantum-jump trajectories of problem P at L = 19 in under 5 minutes
 (300 s, i.e. >= 16.7 trajectories/s) on one H100/H200.
@@ -38,11 +38,22 @@ Stages (each one updates ``gpu.json`` when it starts, after its warm-up and when
    up to round-off and the jump-time tolerance); then a warm-up chunk (compile time) and
    ``--mps-ntraj`` (64) timed trajectories with their discarded weight.
 
+5. ``ness`` (issue 26 item 6): ``steadystate(eq, method=jr.MPS(max_bond=64), max_time=...,
+   checkpoint=...)`` of the paper's chain at L = 100 with T_r = 3 T_l for local Lindblad
+   N = 1, the standard local Lindblad equation and local Redfield N = 2 (pseudo-Lindblad),
+   each capped at ``--ness-time`` (8: two windows of 4 time units at dt, two at dt/2; it
+   warns, not converged): seconds per window of the relaxation (the unit of its cost: the
+   relaxation time at L = 100 is ~200 (local Lindblad N = 1) to ~5000 (standard) time
+   units by a crude extrapolation, ``results/relaxation_time.md``, times a few for 1e-6),
+   the change per unit time reached, the largest bond. Checkpoints in
+   /tmp/jaxredfield_gpu_bench: a rerun with the same cap reads finished forms back.
+
     python benchmarks/bench_gpu.py                   # all stages, results in benchmarks/results
     python benchmarks/bench_gpu.py --stages hpsi     # one stage, merged into gpu.json
     python benchmarks/bench_gpu.py --quick           # CPU smoke run (L = 6, 8 trajectories;
                                                      # H psi at L = 10, 12; mesolve at L = 4;
-                                                     # MPS at L = 10, bond 8, 4 trajectories)
+                                                     # MPS at L = 10, bond 8, 4 trajectories;
+                                                     # steady states at L = 6, bond 16)
                                                      # into a temporary folder
 """
 
@@ -63,7 +74,7 @@ sys.path.insert(0, HERE)
 import _harness  # noqa: E402  (metadata)
 CKPT_DIR = os.path.join(tempfile.gettempdir(), "jaxredfield_gpu_bench")
 TSAVE = np.linspace(0.0, 5.0, 11)
-STAGES = ("traj128", "traj64", "hpsi", "mesolve", "mps")
+STAGES = ("traj128", "traj64", "hpsi", "mesolve", "mps", "ness")
 TARGET_NTRAJ, TARGET_S = 5000, 300.0
 _COMPILE = {"s": 0.0}  # trace + lower + XLA compile seconds of this process (jax.monitoring)
 
@@ -295,6 +306,39 @@ def stage_mps(args, res, out):
     save(out, res)
 
 
+def stage_ness(args, res, out):
+    import warnings
+
+    import jaxredfield as jr
+
+    L, bond, cap = args.ness_L, args.ness_bond, args.ness_time
+    model = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
+    system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 6.6))
+    forms = {"local Lindblad N = 1": lambda: jr.local_lindblad(system, 1),
+             "standard local Lindblad": lambda: jr.standard_local_lindblad(system),
+             "local Redfield N = 2": lambda: jr.pseudo_lindblad(jr.local_redfield(system, 2), jr.lam_loc(system))}
+    rows = []
+    rec = res["stages"]["ness"] = {"L": L, "bond": bond, "max_time": cap, "status": "running", "rows": rows}
+    folder = os.path.join(tempfile.gettempdir(), "jaxredfield_gpu_bench")
+    os.makedirs(folder, exist_ok=True)
+    for name, make in forms.items():
+        ckpt = os.path.join(folder, f"ness_L{L}_chi{bond}_{name.replace(' ', '_').replace('=', '')}.npz")
+        t = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # capped at max_time: not converged, known
+            r = jr.steadystate(make(), method=jr.MPS(max_bond=bond), max_time=cap, checkpoint=ckpt,
+                               progress=True, return_info=True)
+        el, st = time.perf_counter() - t, r.stats
+        windows = sum(round(x / 4.0) for x in st["evolved_time"])
+        rows.append({"form": name, "seconds": el, "windows": windows, "resumed_phase": st["resumed_phase"],
+                     "s_per_window": None if st["resumed_phase"] is not None else el / windows,
+                     "change_per_time": st["change_per_time"], "largest_bond": int(np.max(st["bond_dims"])),
+                     "converged": bool(st["converged"])})
+        print(f"ness L={L} bond {bond} {name}: {rows[-1]}", flush=True)
+        save(out, res)
+    rec["status"] = "done"
+
+
 # ---- report -------------------------------------------------------------------------------
 
 def _f(x, fmt=".3g"):
@@ -362,6 +406,17 @@ def render(out):
                       "|---|---|---|---|---|"]
             lines += [f"| {c['engine']} | {c['L']} | {c['same_jumps']} | {c['njumps']} | {_f(c['max_abs_diff'])} |"
                       for c in r["checks"]]
+    r = st.get("ness")
+    if r:
+        lines += ["", f"## 5. MPS steady states (issue 26): the paper's chain, T_r = 3 T_l, L = {r.get('L')}, "
+                  f"bond {r.get('bond')}, each relaxation capped at t = {r.get('max_time')}", "",
+                  "Seconds per window of 4 time units include the first call's compilation; a form read back "
+                  "from its checkpoint has none.", "",
+                  "| equation | windows | s / window | seconds | change / t reached | largest bond | converged |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {w['form']} | {w['windows']} | {_f(w['s_per_window'], '.3g')} | {_f(w['seconds'], '.1f')} | "
+                  f"{_f(w['change_per_time'])} | {w['largest_bond']} | {w['converged']} |" for w in r.get("rows", [])]
+        lines += [f"Status: {r.get('status')}{'; ' + r['exit'] if r.get('exit') else ''}."]
     for name in STAGES:
         if name not in st:
             lines += ["", f"Stage `{name}`: not run."]
@@ -378,6 +433,7 @@ def main(argv=None):
     ap.add_argument("--ntraj", type=int, help="timed trajectories (1000; --quick: 8)")
     ap.add_argument("--repeat", type=int, default=10, help="H psi: best of this many calls")
     ap.add_argument("--mps-ntraj", type=int, help="MPS stage: timed trajectories (64; --quick: 4)")
+    ap.add_argument("--ness-time", type=float, default=8.0, help="steady-state stage: max_time of each relaxation")
     ap.add_argument("--render-only", action="store_true", help="only rewrite gpu.md from gpu.json")
     ap.add_argument("--mark", nargs=2, metavar=("STAGE", "TEXT"),
                     help="note TEXT (e.g. a timeout) on STAGE in gpu.json, then render")
@@ -390,6 +446,7 @@ def main(argv=None):
     args.mesolve_L = 4 if q else 10
     args.mps_L, args.mps_bond = (10, 8) if q else (100, 64)
     args.mps_ntraj = args.mps_ntraj or (4 if q else 64)
+    args.ness_L, args.ness_bond = (6, 16) if q else (100, 64)
     if args.mark or args.render_only:
         if args.mark:
             res = load(args.out)
@@ -405,7 +462,8 @@ def main(argv=None):
            "traj64": lambda: stage_traj(args, res, args.out, True),
            "hpsi": lambda: stage_hpsi(args, res, args.out),
            "mesolve": lambda: stage_mesolve(args, res, args.out),
-           "mps": lambda: stage_mps(args, res, args.out)}
+           "mps": lambda: stage_mps(args, res, args.out),
+           "ness": lambda: stage_ness(args, res, args.out)}
     rc = 0
     for name in args.stages:
         try:

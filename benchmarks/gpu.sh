@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU benchmarks of issue 13 item 7 and issue 14 (MPS) on one NVIDIA H100/H200, under 8 minutes in all:
+# GPU benchmarks of issue 13 item 7, issue 14 (MPS) and issue 26 (MPS steady states) on one NVIDIA
+# H100/H200, under 8 minutes in all:
 #
 #   bash benchmarks/gpu.sh           # -> benchmarks/results/gpu.json, gpu.md, gpu.log
 #   bash benchmarks/gpu.sh --quick   # CPU smoke run (small sizes) into a temporary folder
@@ -10,10 +11,10 @@
 # under `timeout` and updates gpu.json / gpu.md as it goes; a stage that exits non-zero is
 # noted there (124 = timeout), a killed trajectory stage keeps its finished chunks in a
 # checkpoint under /tmp and its rate up to the kill is reported. Per-stage timeouts (seconds)
-# T_VENV T_INSTALL T_TRAJ128 T_TRAJ64 T_HPSI T_MESOLVE T_MPS and the whole-script budget BUDGET
+# T_VENV T_INSTALL T_TRAJ128 T_TRAJ64 T_HPSI T_MESOLVE T_MPS T_NESS and the whole-script budget BUDGET
 # can be overridden from the environment; a stage never runs past the budget, so the last
-# stage (mps, issue 14) gets what the others leave. STAGES="mps hpsi" runs only those, in
-# that order.
+# stages (mps, issue 14; ness, issue 26: steady states at L = 100) get what the others leave.
+# STAGES="mps hpsi" runs only those, in that order; STAGES=ness the steady states alone.
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -72,14 +73,15 @@ stage() {  # stage NAME TIMEOUT: run one stage, at most TIMEOUT s and never past
     fi
 }
 
-for name in ${STAGES:-traj128 traj64 hpsi mesolve mps}; do
+for name in ${STAGES:-traj128 traj64 hpsi mesolve mps ness}; do
     case $name in
         traj128) stage traj128 "${T_TRAJ128:-110}" ;;
         traj64) stage traj64 "${T_TRAJ64:-90}" ;;
         hpsi) stage hpsi "${T_HPSI:-100}" ;;
         mesolve) stage mesolve "${T_MESOLVE:-50}" ;;
         mps) stage mps "${T_MPS:-150}" ;;
-        *) echo "gpu.sh: unknown stage $name in STAGES (traj128 traj64 hpsi mesolve mps)"; exit 2 ;;
+        ness) stage ness "${T_NESS:-150}" ;;
+        *) echo "gpu.sh: unknown stage $name in STAGES (traj128 traj64 hpsi mesolve mps ness)"; exit 2 ;;
     esac
 done
 "$PY" benchmarks/bench_gpu.py --out "$OUT" --render-only
