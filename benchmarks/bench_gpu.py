@@ -63,6 +63,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import sys
 import tempfile
 import time
@@ -322,7 +323,8 @@ def stage_ness(args, res, out):
     folder = os.path.join(tempfile.gettempdir(), "jaxredfield_gpu_bench")
     os.makedirs(folder, exist_ok=True)
     for name, make in forms.items():
-        ckpt = os.path.join(folder, f"ness_L{L}_chi{bond}_{name.replace(' ', '_').replace('=', '')}.npz")
+        slug = re.sub(r"\W+", "_", name)
+        ckpt = os.path.join(folder, f"ness_L{L}_chi{bond}_{slug}.npz")
         t = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # capped at max_time: not converged, known

@@ -107,7 +107,15 @@ def render(data):
                    f"{r['evolved_time'][0]:.0f}, {r['evolved_time'][1]:.0f} | {r['trotter_correction']:.2g} | "
                    f"{r['max_bond_used']} |")
     out.append("\nNot here yet (issue 26 item 3): the paper's chain at L = 100 and the current against L up "
-               "to 100 -- relaxation alone needs ~L^1.5 ... L^2.6 time units there.\n")
+               "to 100 -- relaxation alone needs ~L^1.5 ... L^2.6 time units there (~200 ... 5000 at L = 100 "
+               "by a crude extrapolation, results/relaxation_time.md). Measured at L = 100 (local Lindblad "
+               "N = 1, default jr.MPS(), `bench_gpu.py --stages ness --ness-time 4` on this CPU, "
+               "2026-12-07 21:06 UTC): the first window (t = 0 ... 4, 80 steps of 0.05 from the "
+               "infinite-temperature state) took 76 s with the compilation, after which 31 of the 101 "
+               "bonds were at 64; the next window (160 steps of 0.025) had not finished after 5.5 min when "
+               "stopped. One step with every bond at 64 takes 5.9 s (results/tebd.md), so a window of 4 "
+               "time units costs up to ~8 min and the relaxation days on 2 cores: this method does not "
+               "reach L = 100 on a CPU.\n")
     return "\n".join(out)
 
 
