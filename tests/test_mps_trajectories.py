@@ -25,7 +25,9 @@ def test_same_jumps_as_the_state_vector_engine(build):
     """Bond dimension large enough to be exact (8 at L = 6) and a short TEBD step: the same
     keys give the same jumps as the Chebyshev engine and the same values to the time-step
     error, which is of second order in dt; signed runs also the same weights mu. Local
-    Lindblad N = 2: jumps and damping terms on three sites at each end (TEBD blocks of 3)."""
+    Lindblad N = 2: jumps and damping terms on three sites at each end (TEBD blocks of 3).
+    Signed: also 2 vmapped lanes against one lane (run unbatched): the same jumps and values
+    to round-off."""
     model, system = _system(6)
     eq = {"local_lindblad": lambda: jr.local_lindblad(system, 1),
           "local_lindblad_2": lambda: jr.local_lindblad(system, 2),
@@ -42,6 +44,12 @@ def test_same_jumps_as_the_state_vector_engine(build):
         np.testing.assert_array_equal(a.stats["njumps"], b.stats["njumps"])
         err[dt] = np.abs(np.asarray(a.expect_trajectories) - np.asarray(b.expect_trajectories)).max()
     print(build, err)
+    if build == "signed":  # 2 vmapped lanes against the CPU default of one unbatched lane
+        c = jr.mcsolve(eq, psi0, TS, 8, jax.random.key(4), method=jr.MPS(max_bond=8, dt=0.01, cutoff=0.0),
+                       batch_size=2, **kw)
+        np.testing.assert_array_equal(a.stats["njumps"], c.stats["njumps"])
+        np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(c.expect_trajectories),
+                                   rtol=0, atol=1e-12)
     # second order in dt (measured: 1.0e-2 -> 2.6e-3 -> 6.5e-4 at dt = 0.02, 0.01, 0.005, signed)
     assert err[0.01] < 5e-3 and 3 < err[0.02] / err[0.01] < 5.5, err
 

@@ -129,7 +129,10 @@ def test_results_independent_of_batch_size(chain):
     # with two trajectories), 5 lanes (chunks of 20, the last one partial)
     d = mcsolve(eq, psi0, TS, 64, jax.random.key(3), e_ops=e_ops, batch_size=5, progress=False,
                 keep_trajectories=True, keep_final_states=True)
-    for other in (b, d):
+    # one lane: run unbatched (no vmap of one), the same arithmetic as a vmapped lane
+    e = mcsolve(eq, psi0, TS, 64, jax.random.key(3), e_ops=e_ops, batch_size=1, progress=False,
+                keep_trajectories=True, keep_final_states=True)
+    for other in (b, d, e):
         np.testing.assert_array_equal(a.stats["njumps"], other.stats["njumps"])
         np.testing.assert_allclose(np.asarray(a.expect_trajectories), np.asarray(other.expect_trajectories),
                                    rtol=0, atol=1e-12)
