@@ -201,6 +201,27 @@ def expect_local(mps: MatrixProductState, matrix, sites) -> jax.Array:
     return jnp.einsum("ab,auc,bud,cd->", el, phi, theta.conj(), er)
 
 
+def group_operators(ops, L: int, d: int):
+    """``ops`` ((matrix, sites) pairs on contiguous sites) grouped by width k for
+    :func:`expect_grouped`: ((k, first sites (n_k,) int array, matrices (n_k, d^k, d^k)), ...)
+    and the order that puts the grouped results back in the order of ``ops``. Concrete
+    matrices are stacked in NumPy (one constant or one argument per width, not one per
+    operator: the traced program does not grow with their number)."""
+    groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
+    out, order = [], []
+    for k in sorted({k for _, k, _ in groups}):
+        mine = [n for n, g in enumerate(groups) if g[1] == k]
+        js = np.array([groups[n][0] for n in mine])
+        mats = [groups[n][2] for n in mine]
+        if any(isinstance(m, jax.core.Tracer) for m in mats):
+            ms = jnp.stack(mats)
+        else:
+            ms = jnp.asarray(np.stack([np.asarray(m) for m in mats]))
+        out.append((k, js, ms))
+        order += mine
+    return tuple(out), np.argsort(order)
+
+
 def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_name=None) -> jax.Array:
     """<psi|O|psi> (not divided by <psi|psi>) for every (matrix, sites) pair of ``ops``, as
     :func:`expect_local` but from environments shared by all of them: one left and one right
@@ -212,14 +233,20 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     site 0 (sites 1..L-1 right-orthonormal, as :func:`canonicalize` (center 0) and a TEBD step
     leave it): every right environment is then the identity and only the left scan up to the
     last site of ``ops`` is done (half the work or less). ``axis_name``: the vmap axis of
-    trajectories, if any (:func:`by_size`)."""
-    L, chi, d, t = mps.L, mps.chi, mps.d, mps.tensors
+    trajectories, if any (:func:`by_size`). The operators are grouped by
+    :func:`group_operators`; :func:`expect_grouped` takes groups made once."""
+    groups, order = group_operators(ops, mps.L, mps.d)
+    return expect_grouped(mps, groups, order, center_at_0, axis_name)
+
+
+def expect_grouped(mps: MatrixProductState, groups, order, center_at_0: bool = False, axis_name=None) -> jax.Array:
+    """:func:`expect_many` of operators already grouped by :func:`group_operators`."""
+    L, chi, t = mps.L, mps.chi, mps.tensors
     e0 = _unit(chi, t.dtype)
     start = jnp.outer(e0, e0)
-    groups = [_as_local(m, _check_sites(s, L), d) for m, s in ops]
     bonds = bond_dims(t)  # one pass, shared by the scans and the blocks
     if center_at_0:  # left scan up to the last site of ops; right environments: identities
-        last = max([j + k for j, k, _ in groups], default=1)
+        last = max([int(js.max()) + k for k, js, _ in groups if len(js)], default=1)
         el = jnp.concatenate([start[None], _envs(t, np.arange(last - 1), "left", axis_name, bonds)])
         right_env = lambda jk, c: jnp.where(jk < L, jnp.eye(c, dtype=t.dtype), start[:c, :c])  # noqa: E731
         # (the identity inside the chain; e_0 e_0^T past its end)
@@ -231,15 +258,9 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
     # one scan per operator width k over the operators of that width (their first sites traced):
     # the traced program does not grow with the number of operators (a profile and every
     # current of an L = 100 chain: 199 operators, two scans)
-    out, order = [], []
-    for k in sorted({k for _, k, _ in groups}):
-        mine = [n for n, g in enumerate(groups) if g[1] == k]
-        js = jnp.asarray(np.array([groups[n][0] for n in mine]))
-        mats = [groups[n][2] for n in mine]
-        if any(isinstance(m, jax.core.Tracer) for m in mats):
-            ms = jnp.stack([m.astype(t.dtype) for m in mats])
-        else:  # one constant, not one traced stack entry per operator
-            ms = jnp.asarray(np.stack([np.asarray(m) for m in mats]), t.dtype)
+    out = []
+    for k, js, ms in groups:
+        ms = ms.astype(t.dtype)
 
         def one(_, x, k=k):
             j, m = x
@@ -253,11 +274,10 @@ def expect_many(mps: MatrixProductState, ops, center_at_0: bool = False, axis_na
 
             return None, by_size(jnp.maximum(bonds[j], bonds[j + k]), chi, at, axis_name)
 
-        out.append(jax.lax.scan(one, None, (js, ms))[1])
-        order += mine
+        out.append(jax.lax.scan(one, None, (jnp.asarray(js), ms))[1])
     if not out:
         return jnp.zeros((0,), t.dtype)
-    return jnp.concatenate(out)[np.argsort(order)]
+    return jnp.concatenate(out)[np.asarray(order)]
 
 
 def _truncate(mat, chi: int, keep: str, cutoff=0.0):
@@ -468,6 +488,6 @@ def canonicalize(mps: MatrixProductState, center: int = 0, axis_name=None) -> Ma
     return MatrixProductState(_clean(t))
 
 
-__all__ = ["MatrixProductState", "apply_local", "bond_dims", "bond_sizes", "by_size", "canonicalize", "expect_local",
+__all__ = ["MatrixProductState", "apply_local", "bond_dims", "bond_sizes", "by_size", "canonicalize", "expect_grouped", "expect_local", "group_operators",
            "from_product", "used",
            "norm2", "split", "expect_many", "split_block", "to_dense"]

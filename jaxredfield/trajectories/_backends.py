@@ -7,6 +7,7 @@ representation it runs; a backend provides what differs (issue 27, item 4):
   fingerprint;
 - ``state_shape``, ``bytes_per_state``: a kept final state's shape, a lane's memory;
 - ``check_operators(ops)``: the e_ops and jumps it can measure and apply;
+- ``program_ops(ops)``: the e_ops as the trajectory program takes them;
 - ``default_lanes()``: trajectories per chunk when ``batch_size`` is None;
 - ``unravelling()``, ``propagator(damping)``: the loop's two physics pieces;
 - ``extra_rows``: rows it records after the e_ops (the MPS: the discarded weight);
@@ -31,7 +32,7 @@ from ..mps import MatrixProductState
 from ..mps._truncation import check_truncation
 from ._devices import default_batch_size
 from ._loop import AXIS
-from ._mps_backend import MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
+from ._mps_backend import GroupedOps, MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
 from ._propagators import build_propagator
 from ._unravelling import Unravelling
 
@@ -53,6 +54,9 @@ class VectorBackend:
 
     def check_operators(self, ops):
         pass  # any LocalOperator acts on a dense vector
+
+    def program_ops(self, ops):
+        return ops
 
     def default_lanes(self) -> int:
         return default_batch_size(self.eq.dim)
@@ -88,6 +92,11 @@ class MPSBackend:
     def check_operators(self, ops):
         check_mps_operators(ops, "an e_op")
         check_mps_operators(list(self.eq.jumps) + list(self.eq.negative_jumps), "a jump operator")
+
+    def program_ops(self, ops):
+        """Grouped by width, stacked (:class:`._mps_backend.GroupedOps`): the program does not
+        grow with the number of e_ops."""
+        return GroupedOps.build(ops, self.eq.L, self.eq.d)
 
     def default_lanes(self) -> int:
         return mps_lanes(self.eq.L, self.eq.d, self.method.max_bond)

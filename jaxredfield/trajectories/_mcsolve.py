@@ -209,7 +209,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
 
     unr, damping = backend.unravelling()
     prop = backend.propagator(damping)
-    ops_c = tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops)
+    ops_c = backend.program_ops(tuple(o.with_matrix(o.matrix.astype(dtype)) for o in ops))
 
     cpu = jax.default_backend() == "cpu"
     # jax.distributed on CPUs: each process computes its share of the chunks with its own

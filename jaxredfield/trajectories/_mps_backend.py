@@ -24,9 +24,10 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..mps import TEBD, MatrixProductState, apply_local, canonicalize, expect_many, from_product
-from ..mps._mps import contiguous_sites
+from ..mps._mps import contiguous_sites, expect_grouped, group_operators
 from ._observables import support_groups
 from ._unravelling import Unravelling
 
@@ -77,6 +78,28 @@ class MPSPropagator(eqx.Module):
         mps, w = psi
         step = lambda s: (lambda r: (r[0], w + r[1]))(self.tebd.step(mps, s, axis_name))
         return step(s) if s_save is None else (step(s), step(s_save))
+
+
+class GroupedOps(eqx.Module):
+    """The e_ops of an MPS run grouped by width (:func:`jaxredfield.mps._mps.group_operators`):
+    per width k the matrices stacked (n_k, d^k, d^k) -- one argument of the trajectory program
+    per width, not one per operator, so the program does not grow with the number of e_ops
+    (every sigma^z_i of an L = 200 chain: 200 arguments and slices before) -- and the first
+    sites and the order of the e_ops as static data."""
+
+    mats: tuple
+    widths: tuple = eqx.field(static=True)
+    firsts: tuple = eqx.field(static=True)
+    order: tuple = eqx.field(static=True)
+
+    @classmethod
+    def build(cls, ops, L: int, d: int) -> "GroupedOps":
+        groups, order = group_operators([(o.matrix, o.sites) for o in ops], L, d)
+        return cls(tuple(m for _, _, m in groups), tuple(int(k) for k, _, _ in groups),
+                   tuple(tuple(int(j) for j in js) for _, js, _ in groups), tuple(int(i) for i in order))
+
+    def groups(self):
+        return tuple((k, np.asarray(js), m) for k, js, m in zip(self.widths, self.firsts, self.mats))
 
 
 class MPSUnravelling(Unravelling):
@@ -138,13 +161,17 @@ class MPSUnravelling(Unravelling):
 
     def measurement(self, e_ops, herm):
         """``measure((mps, w))``: <psi|O|psi>/<psi|psi> of e_ops on contiguous sites, then w."""
+        if not isinstance(e_ops, GroupedOps):
+            e_ops = GroupedOps.build(e_ops, self.L, self.d)
+        h = np.asarray(herm, bool)
+
         def measure(psi):
             mps, w = psi
             n2 = _norm2(mps)
-            ex = expect_many(mps, [(o.matrix, o.sites) for o in e_ops], True, self.axis_name) / n2
-            vals = [ex[i].real if h else ex[i] for i, h in enumerate(herm)] + [w]
-            dtype = jnp.result_type(*vals)
-            return jnp.stack([v.astype(dtype) for v in vals])
+            ex = expect_grouped(mps, e_ops.groups(), np.asarray(e_ops.order, np.int64), True, self.axis_name) / n2
+            vals = ex.real if h.all() else jnp.where(h, ex.real, ex)  # one expression, not a slice per e_op
+            dtype = jnp.result_type(vals.dtype, jnp.asarray(w).dtype)
+            return jnp.concatenate([vals.astype(dtype), jnp.reshape(w, (1,)).astype(dtype)])
 
         return measure
 
@@ -164,4 +191,4 @@ def mps_lanes(L: int, d: int, max_bond: int) -> int:
     return default_batch_size(L * max_bond**2 * d)
 
 
-__all__ = ["MPSPropagator", "MPSUnravelling", "check_mps_operators", "mps_psi0", "mps_lanes"]
+__all__ = ["GroupedOps", "MPSPropagator", "MPSUnravelling", "check_mps_operators", "mps_psi0", "mps_lanes"]
