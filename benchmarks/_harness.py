@@ -114,6 +114,17 @@ def problem(L, equation="lindblad", order=1):
     return eq, psi0, [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
 
 
+def driven_chain(jr, L):
+    """The paper's chain with T_r = 3 T_l (J = 1, Delta = 0.7, h = 1, delta = -0.07; ohmic gamma
+    = 0.25, T_l = 2.2, T_r = 6.6), the standard local Lindblad equation, |up...up> as a
+    product state, sigma^z on every site: (eq, psi0, e_ops). ``jr``: the package to build it
+    with -- a child process of a before/after benchmark imports another revision's."""
+    model = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
+    system = jr.boundary_driven(model, jr.OhmicBath(GAMMA, TEMP), jr.OhmicBath(GAMMA, 3 * TEMP))
+    return (jr.standard_local_lindblad(system), jr.product_state(model, 0),
+            [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)])
+
+
 def sparse(op):
     """scipy CSR of a LocalOperator on contiguous sites (the full 2^L x 2^L matrix)."""
     import scipy.sparse as sp

@@ -51,11 +51,9 @@ mon.register_event_duration_secs_listener(
 import jax, numpy as np
 import jaxredfield as jr
 kind, L, chi = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-model = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
-system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 6.6))
-eq = jr.standard_local_lindblad(system)
-e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
-up = jr.product_state(model, 0)
+sys.path.insert(0, sys.argv[4])  # this tree's benchmarks/ (the package may be another revision's)
+from _harness import driven_chain
+eq, up, e_ops = driven_chain(jr, L)
 if kind == "density":
     ts = np.linspace(0.0, 0.5, 6)
     call = lambda k: jr.mesolve(eq, up, ts, e_ops=e_ops, method=jr.MPS(max_bond=chi), progress=False)
@@ -92,7 +90,7 @@ def child(kind, L, chi, pythonpath, cache_dir=None, timeout=1800):
     try:
         # cwd = the tree: ``python -c`` puts the working directory first on sys.path, before
         # PYTHONPATH, so a child started elsewhere in a checkout would import that checkout
-        out = subprocess.run([sys.executable, "-c", CHILD, kind, str(L), str(chi)], env=env, cwd=pythonpath,
+        out = subprocess.run([sys.executable, "-c", CHILD, kind, str(L), str(chi), HERE], env=env, cwd=pythonpath,
                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"error": f"timeout {timeout} s"}

@@ -37,11 +37,9 @@ import json, sys, time
 import jax, numpy as np
 import jaxredfield as jr
 kind, L, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-model = jr.xxz_chain(L, J=1.0, Delta=0.7, h=1.0, delta=-0.07)
-system = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 6.6))
-eq = jr.standard_local_lindblad(system)
-e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(L)]
-up = jr.product_state(model, 0)
+sys.path.insert(0, sys.argv[4])  # this tree's benchmarks/ (the package may be another revision's)
+from _harness import driven_chain
+eq, up, e_ops = driven_chain(jr, L)
 ts = np.linspace(0.0, 5.0, 11)
 if kind == "mps":
     call = lambda k, m: jr.mcsolve(eq, up, ts, m, jax.random.key(k), e_ops, progress=False,
@@ -69,7 +67,7 @@ KINDS = {"mps": (50, "s/traj"), "density": (20, "s/step")}
 
 def child(kind, L, n, tree):
     env = dict(os.environ, JAXREDFIELD_WORKERS="1", JAXREDFIELD_CACHE="0", PYTHONPATH=tree)
-    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(L), str(n)], env=env, cwd=tree,
+    out = subprocess.run([sys.executable, "-c", CHILD, kind, str(L), str(n), HERE], env=env, cwd=tree,
                          capture_output=True, text=True, timeout=1800)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
