@@ -226,8 +226,9 @@ def steadystate_mps(eq, method, rho0, tol: float, max_time: float, progress, max
     with Owner(ck.path, "`checkpoint`") if ck.path is not None else contextlib.nullcontext():
         saved = dict(ck.load())  # (a copy: ck.data grows with the writes below)
         phase = int(saved["phase"]) if saved else 0
-        done = sum(round(float(saved[k]) / WINDOW_TIME) for k in ("T1", "elapsed", "T2") if k in saved
-                   and (k != "elapsed" or phase < 2))
+        # windows already done: the finished phases' times and the running phase's (cleared
+        # when its phase ends)
+        done = sum(round(float(saved[k]) / WINDOW_TIME) for k in ("T1", "elapsed", "T2") if k in saved)
         with bar(n_windows, "steadystate (MPS)", "window", progress, initial=done) as pbar:
             if phase == 0:
                 start, resume = ck.resume(0)

@@ -21,8 +21,6 @@ representation it runs; a backend provides what differs (issue 27, item 4):
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -31,7 +29,6 @@ from ..method import MPS
 from ..mps import MatrixProductState
 from ..mps._truncation import check_truncation
 from ._devices import default_batch_size
-from ._loop import AXIS
 from ._mps_backend import GroupedOps, MPSPropagator, MPSUnravelling, check_mps_operators, mps_lanes, mps_psi0
 from ._propagators import build_propagator
 from ._unravelling import Unravelling
@@ -102,8 +99,7 @@ class MPSBackend:
         return mps_lanes(self.eq.L, self.eq.d, self.method.max_bond)
 
     def unravelling(self):
-        unr, damping = MPSUnravelling.build(self.eq, self.dtype)
-        return dataclasses.replace(unr, axis_name=AXIS), damping  # its methods run in the lanes' vmap
+        return MPSUnravelling.build(self.eq, self.dtype)  # (the lanes' vmap axis: set by the chunk)
 
     def propagator(self, damping):
         return MPSPropagator.build(self.eq, self.method, damping, self.dtype)

@@ -268,12 +268,12 @@ def chunk(key, lanes, start, count, q, psi0, tsave, prop, unr, e_ops, herm, keep
         # one lane (the CPU default): the lane itself with a leading axis of 1, not a vmap of
         # one -- batching re-traces every nested loop's body (60 % of the MPS chunk's trace)
         # and turns the loops' branches into selects; the same arithmetic per trajectory
-        if getattr(unr, "axis_name", None) is not None:
-            unr = dataclasses.replace(unr, axis_name=None)
         b = lanes[0]
         out = lane(key, start + b, 1, count - b, q, psi0, tsave, prop, unr, e_ops, herm, keep_states)
         ex, psi, nj = jax.tree_util.tree_map(lambda x: x[None], out)
     else:
+        if hasattr(unr, "axis_name"):  # an unravelling whose own methods need the lanes' axis (MPS)
+            unr = dataclasses.replace(unr, axis_name=AXIS)
         ex, psi, nj = jax.vmap(
             lambda b: lane(key, start + b, B, count - b, q, psi0, tsave, prop, unr, e_ops, herm,
                            keep_states, AXIS),

@@ -161,14 +161,12 @@ class MPSUnravelling(Unravelling):
 
     def measurement(self, e_ops, herm):
         """``measure((mps, w))``: <psi|O|psi>/<psi|psi> of e_ops on contiguous sites, then w."""
-        if not isinstance(e_ops, GroupedOps):
-            e_ops = GroupedOps.build(e_ops, self.L, self.d)
-        h = np.asarray(herm, bool)
+        h = np.asarray(herm, bool)  # e_ops: GroupedOps (MPSBackend.program_ops)
 
         def measure(psi):
             mps, w = psi
             n2 = _norm2(mps)
-            ex = expect_grouped(mps, e_ops.groups(), np.asarray(e_ops.order, np.int64), True, self.axis_name) / n2
+            ex = expect_grouped(mps, e_ops.groups(), e_ops.order, True, self.axis_name) / n2
             vals = ex.real if h.all() else jnp.where(h, ex.real, ex)  # one expression, not a slice per e_op
             dtype = jnp.result_type(vals.dtype, jnp.asarray(w).dtype)
             return jnp.concatenate([vals.astype(dtype), jnp.reshape(w, (1,)).astype(dtype)])
