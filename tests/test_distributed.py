@@ -199,9 +199,11 @@ def test_slurm_step_joins_and_matches_one_process(tmp_path, slurm_reference):
 
 
 def test_slurm_task_killed_then_job_resubmitted(tmp_path, slurm_reference):
-    """kill -9 of task 1 mid-run (a node failure); the step dies (srun --kill-on-bad-exit).
-    The checkpoint holds the last finished chunk, intact, no temp file; the resubmitted job
-    resumes to the uninterrupted result."""
+    """kill -9 of task 1 mid-run (a node failure); the step dies (srun --kill-on-bad-exit; task 0,
+    blocked in the exchange with task 1, is killed too). The checkpoint holds the last finished
+    chunk, intact. A kill -9 that lands in a save leaves its temp file (nothing can hold that
+    signal), so one is planted: the resubmitted job removes it and resumes to the
+    uninterrupted result."""
     ckpt = str(tmp_path / "run.npz")
     procs = _start_step(tmp_path, ckpt, "k")
     deadline = time.monotonic() + TIMEOUT_S
@@ -225,12 +227,14 @@ def test_slurm_task_killed_then_job_resubmitted(tmp_path, slurm_reference):
     with np.load(ckpt) as z:
         done = int(z["done"])
         assert 16 <= done < 96 and done % 4 == 0 and not bool(z["complete"])
-    assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
+    stale = tmp_path / "run.npz.k9Xq3bZw.tmp"  # what a SIGKILL mid-write leaves (atomic_write's name)
+    stale.write_bytes(b"partial")
     _wait(_start_step(tmp_path, ckpt, "r"))
     for t in range(2):
         _same(np.load(tmp_path / f"r{t}.npz"), slurm_reference)
     with np.load(ckpt) as z:
         assert int(z["done"]) == 96 and bool(z["complete"])
+    assert [f for f in os.listdir(tmp_path) if f.endswith(".tmp")] == []
 
 
 def test_slurm_detection_rules(monkeypatch):
