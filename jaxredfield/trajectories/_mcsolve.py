@@ -135,7 +135,8 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       threaded, compute whole chunks while this process accumulates them in order: results
       are identical (bitwise) for every worker count, checkpoints included (a run may resume
       with another count). Helpers stay alive between calls and keep their compiled programs;
-      the first call pays their start (import and compilation on one core each). A helper
+      the first call pays their start (import and compilation on one core each); a run of
+      one chunk (at most ``batch_size`` x 4 trajectories) is computed in this process. A helper
       that dies is dropped with a ``RuntimeWarning`` and its chunks computed by the others.
       ``stats["workers"]`` and ``stats["chunks_by_helpers"]`` report what ran.
     - `dtype`: ``jnp.complex128`` (default) or ``jnp.complex64`` for the states and operators
