@@ -12,9 +12,11 @@ arguments except the bond dimension, measuring every sigma^z_i (the magnetizatio
 - ``vector``: the state-vector engine, ``mcsolve`` with the default ``jr.Chebyshev()`` --
   first call (2 trajectories) and a warm call of 4.
 
-Default ``workers`` (until 2026-12-08 the rows ran with ``JAXREDFIELD_WORKERS=1``: with the
-default, a revision before it computed these one-chunk runs in a helper process, which
-started and compiled on one core; now a one-chunk run is computed in the calling process).
+Default ``workers`` for this tree (until 2026-12-08 every row ran with
+``JAXREDFIELD_WORKERS=1``; with the default, the code before then computed these one-chunk
+runs in a helper process, which started and compiled on one core: 20.1 s at L = 200; now a
+one-chunk run is computed in the calling process). ``before`` rows run with
+``JAXREDFIELD_WORKERS=1`` (older revisions' helpers need cloudpickle, no longer installed).
 Columns: the first call's wall time, and from ``jax.monitoring`` its tracing, lowering and XLA
 compilation (``backend_compile_duration``; with the persistent cache on and filled, the load
 from disk); the warm time. ``cache on`` rows run the same process twice with a fresh
@@ -86,7 +88,9 @@ CACHED = [("mps", 100, 64), ("vector", 19, 0)]
 
 def child(kind, L, chi, pythonpath, cache_dir=None, timeout=1800):
     env = dict(os.environ, PYTHONPATH=pythonpath)
-    env.pop("JAXREDFIELD_WORKERS", None)  # the default worker count, what a user gets
+    env.pop("JAXREDFIELD_WORKERS", None)  # the default worker count, what a user gets ...
+    if pythonpath != ROOT:  # ... except for a baseline revision: one before a747c39 sends its
+        env["JAXREDFIELD_WORKERS"] = "1"  # helpers pickles (cloudpickle, no longer installed)
     if cache_dir:
         env.update(JAXREDFIELD_CACHE="1", JAXREDFIELD_CACHE_DIR=cache_dir)
     else:
