@@ -45,12 +45,29 @@ def _truncation(stats):
             "min_marginal_eigenvalue": float(stats["min_marginal_eigenvalue"])}
 
 
-def run_paper(jr, L, form):
+def paper_chain(jr, L, form):
+    """(model, equation) of the paper's chain in one of ``FORMS``."""
     model = jr.xxz_chain(L)
     s = jr.boundary_driven(model, jr.OhmicBath(0.25, 2.2), jr.OhmicBath(0.25, 6.6))
     eq = {"local Lindblad N = 1": lambda: jr.local_lindblad(s, 1),
           "standard local Lindblad": lambda: jr.standard_local_lindblad(s),
           "local Redfield N = 2": lambda: jr.pseudo_lindblad(jr.local_redfield(s, 2), jr.lam_loc(s))}[form]()
+    return model, eq
+
+
+def xx_chain(jr, L):
+    """(model, equation, gain, loss) of the XX chain with gain/loss on its end sites (the exact
+    reference's case, tests/exact_xx.py)."""
+    model = jr.xxz_chain(L, J=1.0, Delta=0.0, h=1.0, delta=-0.07)
+    gain, loss = np.zeros(L), np.zeros(L)
+    gain[0], loss[0], gain[-1], loss[-1] = 0.4, 0.1, 0.05, 0.45
+    jumps = [jr.operator_on(np.sqrt(r) * op, i, model) for i in (0, L - 1)
+             for r, op in ((gain[i], jr.sigmap()), (loss[i], jr.sigmam()))]
+    return model, jr.lindblad(list(model.terms), jumps, L, 2), gain, loss
+
+
+def run_paper(jr, L, form):
+    model, eq = paper_chain(jr, L, form)
     t = time.perf_counter()
     rho = jr.steadystate(eq)
     t_dense = time.perf_counter() - t
@@ -69,12 +86,7 @@ def run_paper(jr, L, form):
 def run_xx(jr, L):
     from tests import exact_xx
 
-    model = jr.xxz_chain(L, J=1.0, Delta=0.0, h=1.0, delta=-0.07)
-    gain, loss = np.zeros(L), np.zeros(L)
-    gain[0], loss[0], gain[-1], loss[-1] = 0.4, 0.1, 0.05, 0.45
-    jumps = [jr.operator_on(np.sqrt(r) * op, i, model) for i in (0, L - 1)
-             for r, op in ((gain[i], jr.sigmap()), (loss[i], jr.sigmam()))]
-    eq = jr.lindblad(list(model.terms), jumps, L, 2)
+    model, eq, gain, loss = xx_chain(jr, L)
     t = time.perf_counter()
     G = exact_xx.steady_correlations(1.0, 1.0 - 0.07 * np.arange(L), gain, loss)
     t_exact = time.perf_counter() - t
