@@ -55,7 +55,7 @@ from ._mps import MatrixProductState, _block, _clean, _pad, bond_dims, by_size, 
 
 
 #: Taylor degree of :func:`expm_small`, for ||A||_1 <= EXPM_THETA after the scaling: the
-#: remainder of the truncated series is below EXPM_THETA^(m+1)/(m+1)! e^EXPM_THETA = 1.5e-23
+#: remainder of the truncated series is below EXPM_THETA^(m+1)/(m+1)! e^EXPM_THETA = 2.6e-23
 EXPM_DEGREE = 18
 EXPM_THETA = 0.5
 
