@@ -263,6 +263,8 @@ def test_gate_exponential_matches_scipy(rng):
                 assert np.max(np.abs(got - ref)) <= tol * np.max(np.abs(ref)), (n, scale)
     np.testing.assert_array_equal(np.asarray(expm_small(jnp.zeros((3, 4, 4), complex))),
                                   np.broadcast_to(np.eye(4), (3, 4, 4)))
+    for bad in (np.inf, np.nan):  # NaN out, at once (not an unbounded number of squarings)
+        assert np.isnan(np.asarray(expm_small(jnp.full((2, 4, 4), bad, complex)))).any()
 
 
 def test_tebd_one_step_is_second_order(xxz):

@@ -58,6 +58,8 @@ from ._mps import MatrixProductState, _block, _clean, _pad, bond_dims, by_size, 
 #: remainder of the truncated series is below EXPM_THETA^(m+1)/(m+1)! e^EXPM_THETA = 2.6e-23
 EXPM_DEGREE = 18
 EXPM_THETA = 0.5
+#: at most this many squarings (||A||_1 up to 2^63: far beyond any gate's s ||h_b||)
+EXPM_MAX_SQUARINGS = 64
 
 
 def expm_small(a):
@@ -69,7 +71,10 @@ def expm_small(a):
     holds three TEBD steps, each with its gates (measured at L = 200, bond 64, ad-hoc: XLA
     compile 6.9 -> 5.0-5.2 s, first call 15.0 -> 12.4-12.6 s)."""
     norm = jnp.max(jnp.sum(jnp.abs(a), axis=-2))  # the largest 1-norm of the batch
-    k = jnp.maximum(0, jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / EXPM_THETA))).astype(jnp.int32)
+    k = jnp.clip(jnp.ceil(jnp.log2(jnp.maximum(norm, 1e-300) / EXPM_THETA)), 0, EXPM_MAX_SQUARINGS)
+    # a non-finite A (a NaN step length from a NaN state) gives NaN, which the trajectory loop
+    # reports, instead of an unbounded number of squarings
+    k = jnp.where(jnp.isfinite(norm), k, 0).astype(jnp.int32)
     x = a * (0.5 ** k).astype(a.real.dtype)
     eye = jnp.broadcast_to(jnp.eye(a.shape[-1], dtype=a.dtype), a.shape)
     p = eye
