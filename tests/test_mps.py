@@ -347,6 +347,41 @@ def test_tebd_bond_sizes_are_exact(monkeypatch):
     assert diff < np.sqrt(40 * 14 * total) + 1e-11
 
 
+def test_tebd_shrinking_bonds_leave_no_stale_entries():
+    """A gate writes only the region of the storage that its block's old and new tensors use
+    (mps/_tebd.py, in place): when the bonds shrink, nothing of the old tensors may remain.
+    An entangled random MPS (bonds 8 in storage of chi = 32: sizes 4, 8, 16, 32) under strong
+    damping of |1> on every site (each half gate damps it by e^-50 or more) nearly becomes the
+    product state |0...0>: the bonds shrink (8 -> at most 2), the state equals the dense
+    product of the same gates (NumPy, the palindromic order of the module docstring) and
+    every site right of the center is right-orthonormal on exactly the rows it uses. Fails
+    (state off by 80 %) when a gate's size ignores the old bond on its block's right."""
+    L, d, chi, s = 6, 2, 32, 0.1
+    model = jr.xxz_chain(L)
+    h, _ = xxz_equation(L)
+    damping = [jr.operator_on(np.diag([0.0, 4000.0]), i, model) for i in range(L)]
+    tebd = M.TEBD.build(h, damping, chi)
+    m = M.canonicalize(random_mps(np.random.default_rng(11), L, d, chi, used=8))
+    assert int(np.max(np.asarray(M.bond_dims(m.tensors)))) == 8
+    out, _ = eqx.filter_jit(lambda m, s: tebd.step(m, s))(m, s)
+    bh = np.asarray(tebd.bond_h)
+    nb = bh.shape[0]
+    ref = dense_of_tensors(m.tensors)
+    for b, frac in [(b, 0.5) for b in range(nb - 1)] + [(nb - 1, 1.0)] + [(b, 0.5) for b in range(nb - 2, -1, -1)]:
+        ref = op_on(sl.expm(-1j * s * frac * bh[b]), b, 2, L, d) @ ref
+    got = dense_of_tensors(out.tensors)
+    assert np.linalg.norm(got - ref) < 1e-12 * np.linalg.norm(ref)
+    # the step leaves sites 1..L-1 right-orthonormal: B B^dagger = 1 on the rows a site uses;
+    # an old entry left beyond a shrunken bond would break it (and inflate the bond read off)
+    t = np.asarray(out.tensors)
+    bonds = np.asarray(M.bond_dims(out.tensors))
+    assert bonds.max() <= 2  # (from 8; a round-off direction of weight ~1e-16 may stay)
+    for i in range(1, L):
+        ul = int(M.used(out.tensors[i], "left"))
+        b = t[i][:ul].reshape(ul, -1)
+        np.testing.assert_allclose(b @ b.conj().T, np.eye(ul), atol=1e-10)
+
+
 def test_tebd_vmap_over_step_lengths(xxz):
     tebd, _, _, v = xxz
     m = M.canonicalize(M.from_product(v, 8))

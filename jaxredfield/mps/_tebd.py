@@ -33,11 +33,16 @@ Bond sizes: each gate runs at the smallest of the static sizes chi, chi/2, chi/4
 (:func:`~._mps.by_size`). The bond dimensions are read off the tensors once per step (their
 unused bond indices are exact zeros: :func:`~._mps.bond_dims`) and carried through the sweeps
 (each gate sets its inner bonds); a gate reads only its block's region of the storage,
-(c, d, chi) on the first site and (chi, d, c) on the last. With ``cutoff`` > 0 the truncations
-keep the bonds at the sizes the state needs. Measured at L = 100 from |up...up> (every gate at
-the smallest size): 10.7 -> 8.5 ms per step at chi = 64 with the carried bond dimensions and
-region reads (a write of only the region inside the ``lax.switch`` branches was 199 ms: XLA
-copies the whole storage into a conditional's branches). Measured on the paper's chain from |up...up> (local Lindblad N = 1, t = 0...5/h,
+(c, d, chi) on the first site and (chi, d, c) on the last, and writes only the region its old
+and new tensors use, in place (:func:`~._mps.by_size_in_place`: one two-way ``lax.cond`` per
+size; a ``lax.switch`` of the sizes made XLA copy the whole storage per gate, 199 ms per step
+at L = 100). For w = 2 both sweeps are one ``lax.scan`` with the center's side traced
+(:func:`~._mps.split_block`): one compiled gate program instead of two. With ``cutoff`` > 0
+the truncations keep the bonds at the sizes the state needs. Measured at L = 100 from
+|up...up> (every gate at the smallest size), chi = 64: 10.7 -> 8.5 ms per step with the
+carried bond dimensions and region reads; at L = 200: 19-20 ms -> 12 ms per step with the
+region writes and the one scan (same tensors bitwise; a state with 19 bonds at 64 and the
+rest small: 190-200 ms either way, the SVDs at full size dominate). Measured on the paper's chain from |up...up> (local Lindblad N = 1, t = 0...5/h,
 dt 0.05, 2 CPU cores): L = 20, chi = 32: 2.4 s per trajectory with cutoff 0, 1.5 s with
 cutoff 1e-12; L = 50, chi = 64: 16.7 s with cutoff 0 (every bond soon holds singular values
 of weight ~1e-20 and runs at the full size), 2.7 s with 1e-12, 2.1 s with 1e-10.
@@ -51,7 +56,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..operators import embed
-from ._mps import MatrixProductState, _block, _clean, _pad, bond_dims, by_size, split_block, used
+from ._mps import MatrixProductState, _block, _clean, _pad, bond_dims, by_size_in_place, split_block, used
 
 
 #: Taylor degree of :func:`expm_small`, for ||A||_1 <= EXPM_THETA after the scaling: the
@@ -180,31 +185,39 @@ class TEBD(eqx.Module):
                              f"L = {nb + w - 1}")
         half, full = self.gates(s) if gates is None else gates
         t = mps.tensors
+        region = lambda c: min(chi, c * d ** (w - 1))  # noqa: E731
 
         def apply(carry, b, g, center):
             # the gate at the smallest size c that holds the block's outer bonds (from the
             # carried bond dimensions, not re-read from the tensors); it reads only the
-            # block's region of the storage: (c, d, chi) on the first site, (chi, d, c) on
-            # the last, (chi, d, chi) in between
+            # block's region of the storage, (c, d, chi) on the first site, (chi, d, c) on
+            # the last, (chi, d, chi) in between, and writes only the region that its new
+            # tensors and the old ones use, (w, r, d, r) with r = min(chi, c d^(w-1)) (the
+            # largest inner bond of w sites between outer bonds c), in place
             t, bonds = carry
 
-            def at(c):
+            def at(c, t):
                 theta = jnp.einsum("uv,avb->aub", g.astype(t.dtype), _block(t, b, w, c))
                 parts, cut = split_block(theta, w, chi, d, center, self.cutoff)
                 inner = jnp.stack([used(a, "left") for a in parts[1:]]).astype(bonds.dtype)
-                return jnp.stack([_pad(a, chi) for a in parts]), cut, inner
+                r = region(c)
+                new = jnp.stack([_pad(a, r) for a in parts])
+                return jax.lax.dynamic_update_slice(t, new, (b, 0, 0, 0)), (cut, inner)
 
-            need = jnp.maximum(bonds[b], bonds[b + w])
-            parts, cut, inner = by_size(need, chi, at, axis_name)
-            t = jax.lax.dynamic_update_slice(t, parts, (b, 0, 0, 0))
+            # the old inner bonds must lie in the region written too (they do: an inner bond
+            # never exceeds r of its outer bonds; taken into the size all the same)
+            old_inner = jnp.max(jax.lax.dynamic_slice_in_dim(bonds, b + 1, w - 1))
+            need = jnp.maximum(jnp.maximum(bonds[b], bonds[b + w]), -(-old_inner // d ** (w - 1)))
+            t, (cut, inner) = by_size_in_place(need, chi, at, t, axis_name)
             return (t, jax.lax.dynamic_update_slice(bonds, inner, (b + 1,))), cut
 
         def sweep(carry, gates, blocks, center):
             def body(carry, x):
-                b, g = x
-                return apply(carry, b, g, center)
+                b, g, c = x
+                return apply(carry, b, g, center if c is None else c)
 
-            carry, cut = jax.lax.scan(body, carry, (blocks, gates))
+            xs = (blocks, gates, None if isinstance(center, int) else center)
+            carry, cut = jax.lax.scan(body, carry, xs)
             return carry, jnp.sum(cut)
 
         carry = (t, bond_dims(t))
@@ -215,16 +228,17 @@ class TEBD(eqx.Module):
         # next block (center 1 of the block); then right to left over nb-1..0 with the merged
         # middle gate exp(-i h_{nb-1} s) first, each leaving the center on the last site of the
         # previous block (center w-2), the last one (block 0) on site 0
-        carry, w1 = sweep(carry, half[:nb - 1], jnp.arange(nb - 1), center=1)
         g_rl = jnp.concatenate([full[nb - 1:], half[:nb - 1][::-1]])
-        if w == 2:  # center w - 2 = 0 for every block: one scan (the nearest-neighbour scheme)
-            carry, w2 = sweep(carry, g_rl, jnp.arange(nb - 1, -1, -1), center=0)
-        else:
-            carry, w2 = sweep(carry, g_rl[:-1], jnp.arange(nb - 1, 0, -1), center=w - 2)
-            carry, w3 = apply(carry, 0, g_rl[-1], 0)
-            w2 = w2 + w3
-        t = carry[0]
-        return MatrixProductState(_clean(t)), w1 + w2
+        if w == 2:  # both sweeps in one scan, the center (1, then 0) traced: one program of
+            # the gate instead of two (the trajectory program compiles 3 steps)
+            centers = jnp.concatenate([jnp.ones(nb - 1, jnp.int32), jnp.zeros(nb, jnp.int32)])
+            blocks = jnp.concatenate([jnp.arange(nb - 1), jnp.arange(nb - 1, -1, -1)])
+            carry, cut = sweep(carry, jnp.concatenate([half[:nb - 1], g_rl]), blocks, centers)
+            return MatrixProductState(_clean(carry[0])), cut
+        carry, w1 = sweep(carry, half[:nb - 1], jnp.arange(nb - 1), center=1)
+        carry, w2 = sweep(carry, g_rl[:-1], jnp.arange(nb - 1, 0, -1), center=w - 2)
+        carry, w3 = apply(carry, 0, g_rl[-1], 0)
+        return MatrixProductState(_clean(carry[0])), w1 + w2 + w3
 
 
 __all__ = ["TEBD", "bond_terms", "damping_from_jumps", "expm_small", "term_width"]
