@@ -7,6 +7,7 @@ every module may use it. The normalization of ``e_ops``, which needs the observa
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 
 import numpy as np
@@ -237,10 +238,27 @@ def _check_density_matrix(a, name):
         ) from None
 
 
+_complex_ok = {"lock": threading.Lock(), "depth": 0, "saved": None}
+
+
 @contextlib.contextmanager
 def diffrax_complex_ok():
     """Silence diffrax's warning that complex states are experimental (within the block):
-    tests/test_qutip_reference.py checks the complex integration against QuTiP to 1e-10."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*[Cc]omplex dtype.*")
+    tests/test_qutip_reference.py checks the complex integration against QuTiP to 1e-10.
+    Safe when threads overlap (``_pool.compute_split``): the filter goes in when the first
+    block opens and the filters are restored when the last one closes (``warnings.
+    catch_warnings`` in each thread would restore them out of order)."""
+    st = _complex_ok
+    with st["lock"]:
+        if st["depth"] == 0:
+            st["saved"] = warnings.filters[:]
+            warnings.filterwarnings("ignore", message=".*[Cc]omplex dtype.*")
+        st["depth"] += 1
+    try:
         yield
+    finally:
+        with st["lock"]:
+            st["depth"] -= 1
+            if st["depth"] == 0:
+                warnings.filters[:] = st["saved"]
+                getattr(warnings, "_filters_mutated", lambda: None)()  # as catch_warnings does

@@ -10,7 +10,11 @@ pinned to its own core, do: each runs whole chunks with the same compiled progra
 
 Design:
 
-- ``workers = 1``: this process computes every chunk (as before). ``workers = n > 1``: n
+- ``workers = 1``: this process computes every chunk (as before). A run of one chunk is
+  computed in this process whatever ``workers`` (helpers would first start and compile), its
+  items split over ``workers`` threads when the caller can join their results
+  (:func:`compute_split`: mcsolve with one lane per chunk, the CPU default; a compiled
+  program runs without the GIL). ``workers = n > 1``: n
   helper processes compute, each pinned (``os.sched_setaffinity``, before it imports JAX, so
   its thread pools have one thread) to its own core of ``os.sched_getaffinity(0)``, so
   workers x threads never exceeds the usable cores; this process only hands out chunks and
@@ -143,6 +147,42 @@ def compute_chunk(problem, start: int, m: int):
     run (``func`` a module-level function, so a helper finds it by name)."""
     func, args = problem
     return func(args, start, m)
+
+
+def compute_split(problem, start: int, m: int, threads: int = 1, merge=None):
+    """:func:`compute_chunk` in this process; with ``threads`` > 1 and ``merge``, its m items
+    split into min(threads, m) contiguous ranges computed by as many threads, their results
+    joined by ``merge`` (a list of results in item order -> one). A compiled JAX program runs
+    without the GIL, and JAX traces and compiles a function once when several threads call it
+    first together, so a run too small for helper processes (one chunk: their start and
+    compilation would cost more than the chunk) still uses every core: measured, the first
+    call of 2 MPS trajectories at L = 200 (``benchmarks/bench_compile.py``). The same
+    results as one call: each item's arithmetic does not depend on the others of its range
+    (mcsolve merges only one-lane chunks, whose trajectories are independent programs)."""
+    n = min(int(threads), int(m)) if merge is not None else 1
+    if n <= 1:
+        return compute_chunk(problem, start, m)
+    import threading
+
+    cuts = [start + (m * i) // n for i in range(n + 1)]
+    out, errors = [None] * n, []
+
+    def work(i):
+        try:
+            out[i] = compute_chunk(problem, cuts[i], cuts[i + 1] - cuts[i])
+        except BaseException as e:  # raised in the caller below
+            errors.append(e)
+
+    # daemon threads: an interrupted caller does not wait for them at exit
+    ts = [threading.Thread(target=work, args=(i,), daemon=True, name=f"jaxredfield-chunk-{i}")
+          for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    if errors:
+        raise errors[0]
+    return merge(out)
 
 
 # --- the wire: authenticated, length-prefixed, data-only messages over pipes ---------------
@@ -495,10 +535,12 @@ def pool() -> Pool:
     return _POOL
 
 
-def run(problem, starts, count, workers: int, accept, stats: dict | None = None):
+def run(problem, starts, count, workers: int, accept, stats: dict | None = None, merge=None):
     """Compute the chunks ``starts`` (chunk s holds ``count(s)`` items) with ``workers``
     processes and call ``accept(s, result)`` in the order of ``starts``; ``result`` as
-    :func:`compute_chunk`. ``stats`` (optional) gets ``chunks_by_helpers``."""
+    :func:`compute_chunk`. ``stats`` (optional) gets ``chunks_by_helpers``. ``merge``
+    (optional): joins the results of consecutive item ranges into the result of their union
+    (then a run of one chunk is split over ``workers`` threads here, :func:`compute_split`)."""
     starts = list(starts)
     # one chunk: computed here -- a helper would pay its start and compilation (on one core)
     # for work this process can start at once
@@ -506,8 +548,11 @@ def run(problem, starts, count, workers: int, accept, stats: dict | None = None)
     # 15.0 s here)
     n_helpers = min(workers, len(starts)) if workers > 1 and len(starts) > 1 else 0
     if not n_helpers:
+        threads = workers if merge is not None and len(starts) == 1 else 1
         for s in starts:
-            accept(s, compute_chunk(problem, s, count(s)))
+            accept(s, compute_split(problem, s, count(s), threads, merge))
+        if stats is not None:
+            stats["threads"] = min(threads, count(starts[0])) if starts else 1
         return
     the_pool = pool()
     helpers = the_pool.resize(n_helpers)

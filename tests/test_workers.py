@@ -63,6 +63,39 @@ def test_two_workers_equal_one(case):
 
 
 @needs_two
+@pytest.mark.parametrize("case", ["lindblad", "mps"])
+def test_one_chunk_split_over_threads_equals_one(case):
+    """A run of one chunk (4 trajectories, one lane) is computed in this process, its
+    trajectories split over 2 threads (_pool.compute_split): bitwise the numbers of one thread,
+    no helper started."""
+    model, system = _system(4)
+    eq, psi0, kw = CASES[case](model, system)
+    e_ops = [jr.operator_on(jr.sigmaz(), i, model) for i in range(4)]
+    run = lambda w: jr.mcsolve(eq, psi0, TS, 4, jax.random.key(5), e_ops, batch_size=1, workers=w,
+                               keep_trajectories=True, keep_final_states=True, progress=False, **kw)
+    one, two = run(1), run(2)
+    assert one.stats["threads"] == 1
+    assert two.stats["threads"] == 2 and two.stats["chunks_by_helpers"] == 0
+    _equal(one, two)
+    assert int(np.sum(one.stats["njumps"])) > 0
+
+
+def test_compute_split_joins_in_order_and_raises():
+    """compute_split: the ranges' results joined in item order; an error in a thread is raised
+    in the caller."""
+    def items(args, start, m):
+        if args == "fail" and start > 0:
+            raise ArithmeticError(f"range at {start}")
+        return [start + i for i in range(m)]
+
+    join = lambda parts: [x for p in parts for x in p]  # noqa: E731
+    for threads in (1, 2, 3, 7):
+        assert _workers.compute_split((items, None), 10, 5, threads, join) == [10, 11, 12, 13, 14]
+    with pytest.raises(ArithmeticError, match="range at"):
+        _workers.compute_split((items, "fail"), 0, 4, 2, join)
+
+
+@needs_two
 def test_killed_helper_and_resume_with_another_worker_count(tmp_path):
     """A helper killed mid-run (kill -9): a warning, its chunks computed by the other, the same
     result. A checkpointed run stopped after its first chunk under 2 workers resumes under 1 to

@@ -136,9 +136,12 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
       are identical (bitwise) for every worker count, checkpoints included (a run may resume
       with another count). Helpers stay alive between calls and keep their compiled programs;
       the first call pays their start (import and compilation on one core each); a run of
-      one chunk (at most ``batch_size`` x 4 trajectories) is computed in this process. A helper
+      one chunk (at most ``batch_size`` x 4 trajectories) is computed in this process, its
+      trajectories split over ``workers`` threads when ``batch_size`` is 1 (the CPU default;
+      one compilation, the same numbers). A helper
       that dies is dropped with a ``RuntimeWarning`` and its chunks computed by the others.
-      ``stats["workers"]`` and ``stats["chunks_by_helpers"]`` report what ran.
+      ``stats["workers"]``, ``stats["chunks_by_helpers"]`` and ``stats["threads"]`` (threads
+      of a one-chunk run) report what ran.
     - `dtype`: ``jnp.complex128`` (default) or ``jnp.complex64`` for the states and operators
       (halves memory and bandwidth per trajectory); expectation values are accumulated in
       float64 either way. With complex64 use tolerances above single precision (e.g.
@@ -229,7 +232,7 @@ def mcsolve(eq: MasterEquation, psi0, tsave, ntraj: int, key, e_ops=None, *,
     cdtype = np.float64 if all(herm) else np.complex128
     tally = Tally.empty(n_rows, n_t, backend.state_shape, cdtype, dtype)
     writer = checkpoint is not None and jax.process_index() == 0
-    run_stats = {"workers": workers, "chunks_by_helpers": 0}
+    run_stats = {"workers": workers, "chunks_by_helpers": 0, "threads": 1}
     # one owner per checkpoint path: refused at once while another run holds it
     owner = Owner(checkpoint, "`checkpoint`").acquire() if writer else None
     try:
@@ -299,11 +302,19 @@ def _run_chunks(tally, ntraj, B, q, key, lanes, psi0_c, tsave, prop, unr, ops_c,
 
     with pbar:
         # start and m are traced: one compilation for every chunk, the last one included
-        (_pool.run_spread if spread else _pool.run)(problem, range(tally.done, ntraj, B * q), count,
-                                                    workers, accept, run_stats)
+        starts = range(tally.done, ntraj, B * q)
+        if spread:
+            _pool.run_spread(problem, starts, count, workers, accept, run_stats)
+        else:  # one lane: a lone chunk's trajectories are split over threads (_pool.compute_split)
+            _pool.run(problem, starts, count, workers, accept, run_stats, _join_rows if B == 1 else None)
     if writer and not tally.complete:  # ntraj already reached but the flag was not set
         tally.complete = True
         _checkpoint.save(checkpoint, fingerprint, tally, ntraj)
+
+
+def _join_rows(results):
+    """(ex, psi or None, jumps) of consecutive trajectory ranges joined in trajectory order."""
+    return tuple(None if xs[0] is None else np.concatenate(xs) for xs in zip(*results))
 
 
 def trajectory_chunk(problem, start: int, m: int):
