@@ -1,6 +1,15 @@
 """Probe for issue 26: does a *variational* steady-state search beat relaxation by TEBD?
 
-A NumPy prototype, not the library's solver: two-site DMRG for the ground state of
+NumPy prototypes, not the library's solver, of two methods (``method`` of each case):
+
+- ``galerkin``: the steady state solves the linear system (G + |v><1|) rho = v, with v the
+  infinite-temperature product state (Tr v = 1) and <1| the trace: G rho = 0 and Tr rho = 1
+  give it, and since <1| G = 0 the matrix G + |v><1| has no kernel when the steady state is
+  unique (condition number 64 at L = 6, standard local Lindblad). Solved by two-site
+  alternating Galerkin sweeps (:func:`galerkin`: each update solves the projected system by
+  local GMRES), with no normal equations, hence no squared condition number -- the difference
+  to the next method.
+- ``dmrg``: two-site DMRG for the ground state of
 <rho|G^dag G|rho> (Cui, Cirac & Banuls, PRL 114, 220601 (2015)), whose minimum 0 is the
 steady state G(rho) = 0, on the doubled chain of ``jaxredfield.mps._density`` (local dimension
 d^2, site-pair order). G is built from the package's own local generator terms
@@ -216,6 +225,22 @@ def lanczos_lowest(matvec, x0, m=20, restarts=3):
     return lam, x
 
 
+def split_two(x, shp, chi, cutoff, direction, normalize=False):
+    """A two-site tensor x (shape ``shp`` = (a, D, D, b)) split by an SVD truncated to ``chi``
+    and the relative weight ``cutoff``: (left tensor, right tensor, discarded weight), the
+    singular values on the right tensor for a left-to-right sweep (``direction`` "r"), else on
+    the left one; ``normalize``: the kept singular values scaled to norm 1."""
+    u, s, vh = np.linalg.svd(x.reshape(shp[0] * shp[1], shp[2] * shp[3]), full_matrices=False)
+    s2 = s ** 2 / np.sum(s ** 2)
+    keep = min(chi, max(1, int(np.sum(np.cumsum(s2[::-1])[::-1] > cutoff))))
+    u, sk, vh = u[:, :keep], s[:keep], vh[:keep]
+    if normalize:
+        sk = sk / np.linalg.norm(sk)
+    if direction == "r":
+        return u.reshape(shp[0], shp[1], keep), (sk[:, None] * vh).reshape(keep, shp[2], shp[3]), float(np.sum(s2[keep:]))
+    return (u * sk).reshape(shp[0], shp[1], keep), vh.reshape(keep, shp[2], shp[3]), float(np.sum(s2[keep:]))
+
+
 def dmrg(eq, chi, sweeps=10, log=print, cutoff=1e-12):
     """Two-site DMRG for the lowest state of G^dag G (module docstring). Returns (site
     tensors, ||G rho||^2 / ||rho||^2 after each sweep, largest discarded weight per sweep,
@@ -252,21 +277,11 @@ def dmrg(eq, chi, sweeps=10, log=print, cutoff=1e-12):
                     ev, vecs = np.linalg.eigh((M + M.conj().T) / 2)
                     lam_i, x = ev[0], vecs[:, 0]
                 lams.append(lam_i)
-                x = x.reshape(shp[0] * shp[1], shp[2] * shp[3])
-                u, s, vh = np.linalg.svd(x, full_matrices=False)
-                s2 = s ** 2 / np.sum(s ** 2)
-                keep = min(chi, max(1, int(np.sum(np.cumsum(s2[::-1])[::-1] > cutoff))))
-                dw = float(np.sum(s2[keep:]))
+                A[i], A[i + 1], dw = split_two(x, shp, chi, cutoff, direction, normalize=True)
                 maxdw = max(maxdw, dw)
-                u, s, vh = u[:, :keep], s[:keep], vh[:keep]
-                s = s / np.linalg.norm(s)
                 if direction == "r":
-                    A[i] = u.reshape(shp[0], shp[1], keep)
-                    A[i + 1] = (s[:, None] * vh).reshape(keep, shp[2], shp[3])
                     LE[i + 1] = contract_left(LE[i], A[i], W[i])
                 else:
-                    A[i] = (u * s).reshape(shp[0], shp[1], keep)
-                    A[i + 1] = vh.reshape(keep, shp[2], shp[3])
                     RE[i + 1] = contract_right(RE[i + 2], A[i + 1], W[i + 1])
         bonds = [a.shape[2] for a in A[:-1]]
         secs.append(time.perf_counter() - t0)
@@ -277,6 +292,94 @@ def dmrg(eq, chi, sweeps=10, log=print, cutoff=1e-12):
     return A, hist, dws, secs
 
 
+
+
+def rank_one_mpo(L, d):
+    """|v><1| as an MPO of bond 1, v = (I/d)^(x L) (Tr v = 1), <1| = Tr; and v's site vector."""
+    one = np.eye(d).reshape(-1)
+    v = one / d
+    return [np.einsum("t,s->ts", v, one).reshape(1, 1, d * d, d * d).astype(complex) for _ in range(L)], v
+
+
+def add_mpo(A, B):
+    """The MPO A + B (block-diagonal bonds)."""
+    L, out = len(A), []
+    for i, (a, b) in enumerate(zip(A, B)):
+        la, ra, D, _ = a.shape
+        lb, rb = b.shape[:2]
+        if i == 0:
+            out.append(np.concatenate([a, b], axis=1))
+        elif i == L - 1:
+            out.append(np.concatenate([a, b], axis=0))
+        else:
+            m = np.zeros((la + lb, ra + rb, D, D), complex)
+            m[:la, :ra], m[la:, ra:] = a, b
+            out.append(m)
+    return out
+
+
+def galerkin(eq, chi, sweeps=10, log=print, cutoff=1e-12, tol=1e-8, maxiter=10, seed=1, probe=None):
+    """The steady state as the solution of the non-singular linear system (G + |v><1|) rho = v
+    (module docstring: G rho = 0 with Tr rho = 1; G + |v><1| has no kernel when the steady state
+    is unique), by two-site alternating Galerkin sweeps: each update solves the projected system
+    P^dag (G + |v><1|) P x = P^dag v (orthonormal P from the other sites; local GMRES, restart
+    40, at most ``maxiter`` restarts, relative residual ``tol``; dense below 257 unknowns) --
+    no normal equations, so no squared condition number. Start: a random product of positive
+    local density matrices (``seed``; the infinite-temperature product makes the bulk's
+    projected systems singular for the standard local Lindblad equation, whose bulk has no
+    dissipator). ``probe(A)`` (optional) is logged after each sweep. Returns (site tensors,
+    per sweep: largest discarded weight, largest GMRES iterations of an update, seconds, probe)."""
+    L, d = eq.L, eq.d
+    D = d * d
+    R, v = rank_one_mpo(L, d)
+    W = compress_mpo(add_mpo(liouvillian_mpo(eq), R), 1e-13)
+    rng = np.random.default_rng(seed)
+
+    def start():
+        m = rng.normal(size=(d, d)) + 1j * rng.normal(size=(d, d))
+        r = (m @ m.conj().T + np.eye(d)).reshape(-1)
+        return (r / np.linalg.norm(r)).reshape(1, D, 1)
+
+    A = [start() for _ in range(L)]
+    LE, RE = [None] * (L + 1), [None] * (L + 1)
+    lv, rv = [None] * (L + 1), [None] * (L + 1)  # <A|v> environments
+    LE[0], RE[L] = np.ones((1, 1, 1), complex), np.ones((1, 1, 1), complex)
+    lv[0], rv[L] = np.ones(1, complex), np.ones(1, complex)
+    for i in range(L - 1, 0, -1):
+        RE[i] = contract_right(RE[i + 1], A[i], W[i])
+        rv[i] = np.einsum("asb,s,b->a", A[i].conj(), v, rv[i + 1])
+    out = {"discarded": [], "gmres_its": [], "sweep_s": [], "probe": []}
+    for sw in range(sweeps):
+        t0, maxdw, its = time.perf_counter(), 0.0, [0]
+        for direction in ("r", "l"):
+            for i in (range(0, L - 1) if direction == "r" else range(L - 2, -1, -1)):
+                x0 = np.tensordot(A[i], A[i + 1], ([2], [0]))
+                shp, n = x0.shape, x0.size
+                b = np.einsum("a,s,t,b->astb", lv[i], v, v, rv[i + 2]).reshape(-1)
+                mv = lambda y: matvec2(LE[i], W[i], W[i + 1], RE[i + 2], y.reshape(shp)).reshape(-1)  # noqa: E731
+                if n <= 256:
+                    x = np.linalg.solve(np.stack([mv(e) for e in np.eye(n)], axis=1), b)
+                else:
+                    cnt = [0]
+                    x, _ = sla.gmres(sla.LinearOperator((n, n), matvec=mv, dtype=complex), b, x0=x0.reshape(-1),
+                                     rtol=tol, atol=0, restart=40, maxiter=maxiter,
+                                     callback=lambda r: cnt.__setitem__(0, cnt[0] + 1), callback_type="pr_norm")
+                    its.append(cnt[0])
+                A[i], A[i + 1], dw = split_two(x, shp, chi, cutoff, direction)
+                maxdw = max(maxdw, dw)
+                if direction == "r":
+                    LE[i + 1] = contract_left(LE[i], A[i], W[i])
+                    lv[i + 1] = np.einsum("a,asb,s->b", lv[i], A[i].conj(), v)
+                else:
+                    RE[i + 1] = contract_right(RE[i + 2], A[i + 1], W[i + 1])
+                    rv[i + 1] = np.einsum("asb,s,b->a", A[i + 1].conj(), v, rv[i + 2])
+        out["discarded"].append(maxdw)
+        out["gmres_its"].append(max(its))
+        out["sweep_s"].append(time.perf_counter() - t0)
+        out["probe"].append(probe(A) if probe else None)
+        log(f"sweep {sw}: bond {max(a.shape[2] for a in A[:-1])}, discarded {maxdw:.1e}, GMRES its "
+            f"{max(its)}, {out['sweep_s'][-1]:.1f} s, probe {out['probe'][-1]}")
+    return A, out
 
 
 def expectations(A, ops):
@@ -308,12 +411,18 @@ def expectations(A, ops):
     return np.array(out)
 
 
-#: (model, form, L, chi, sweeps): the default cases
-CASES = [("paper", f, 6, 64, 5) for f in FORMS] + [("paper", FORMS[0], 8, 64, 6), ("paper", FORMS[0], 8, 128, 5),
-                                                    ("xx", "xx", 6, 64, 20), ("xx", "xx", 20, 32, 16)]
+#: (model, form, L, chi, sweeps, method): the default cases; "dmrg": G^dag G, "galerkin": the
+#: linear system (G + |v><1|) rho = v
+CASES = [("paper", f, 6, 64, 5, "dmrg") for f in FORMS] + [
+    ("paper", FORMS[0], 8, 64, 6, "dmrg"), ("paper", FORMS[0], 8, 128, 5, "dmrg"),
+    ("xx", "xx", 6, 64, 20, "dmrg"), ("xx", "xx", 20, 32, 16, "dmrg")] + [
+    ("paper", f, 6, 64, 3, "galerkin") for f in FORMS] + [
+    ("paper", FORMS[0], 8, 64, 3, "galerkin"), ("paper", FORMS[0], 8, 128, 3, "galerkin"),
+    ("xx", "xx", 6, 64, 4, "galerkin"), ("xx", "xx", 20, 32, 6, "galerkin"),
+    ("xx", "xx", 10, 64, 4, "galerkin"), ("xx", "xx", 20, 64, 4, "galerkin")]
 
 
-def case(jr, model_name, form, L, chi, sweeps):
+def case(jr, model_name, form, L, chi, sweeps, method="dmrg"):
     if model_name == "paper":
         model, eq = paper_chain(jr, L, form)
         t = time.perf_counter()
@@ -330,33 +439,47 @@ def case(jr, model_name, form, L, chi, sweeps):
         t_ref = time.perf_counter() - t
         z0, j0 = exact_xx.magnetization(G), exact_xx.spin_currents(G, 1.0)
         form, ref = "XX chain, sigma+/- on the ends", "exact (Jordan-Wigner)"
+    ops = list(jr.magnetization(model)) + [jr.spin_current(model, i) for i in range(L - 1)]
+
+    def errors(A):
+        v = expectations(A, ops)
+        return float(np.max(np.abs(v[:L] - z0))), float(np.max(np.abs(v[L:] - j0)))
+
+    log = lambda m: print(f"  {m}", flush=True)  # noqa: E731
     t = time.perf_counter()
-    A, hist, dws, secs = dmrg(eq, chi, sweeps, log=lambda m: print(f"  {m}", flush=True))
+    extra = {}
+    if method == "galerkin":
+        A, info = galerkin(eq, chi, sweeps, log=log, probe=errors)
+        hist, dws, secs = [e[0] for e in info["probe"]], info["discarded"], info["sweep_s"]
+        extra = {"gmres_its": info["gmres_its"], "err_j_by_sweep": [e[1] for e in info["probe"]]}
+    else:
+        A, hist, dws, secs = dmrg(eq, chi, sweeps, log=log)
     t_dmrg = time.perf_counter() - t
-    v = expectations(A, list(jr.magnetization(model)) + [jr.spin_current(model, i) for i in range(L - 1)])
-    z, j = v[:L], v[L:]
-    return {"model": model_name, "form": form, "L": L, "chi": chi, "sweeps": sweeps, "reference": ref,
-            "err_z": float(np.max(np.abs(z - z0))), "err_j": float(np.max(np.abs(j - j0))),
+    err_z, err_j = errors(A)
+    return {"model": model_name, "form": form, "L": L, "chi": chi, "sweeps": sweeps, "method": method,
+            "reference": ref, "err_z": err_z, "err_j": err_j,
             "residual": hist, "discarded": dws, "sweep_s": secs, "dmrg_s": t_dmrg, "ref_s": t_ref,
-            "max_bond": int(max(a.shape[2] for a in A[:-1]))}
+            "max_bond": int(max(a.shape[2] for a in A[:-1])), **extra}
 
 
 def render(data):
     out = ["# Variational steady states: a probe (`benchmarks/ness_variational_probe.py`)\n",
-           f"{describe(data['machine'])}. Two-site DMRG on <rho|G^dag G|rho> (NumPy prototype; the "
-           "script's docstring), from the infinite-temperature product state; errors are the largest over "
-           "sites/bonds against the reference. ||G rho||^2 is that of the last two-site update of each sweep "
-           "(a normalized rho, before its truncation).\n",
-           "| model | equation | L | bond | sweeps | max err <sigma^z> | max err current | ||G rho||^2 by sweep "
+           f"{describe(data['machine'])}. NumPy prototypes (the script's docstring): `dmrg`, two-site DMRG on "
+           "<rho|G^dag G|rho> from the infinite-temperature product state; `galerkin`, two-site Galerkin sweeps "
+           "for the linear system (G + |v><1|) rho = v from a random positive product state. Errors are the "
+           "largest over sites/bonds against the reference. By sweep: for `dmrg` ||G rho||^2 of the last "
+           "two-site update of each sweep (a normalized rho, before its truncation); for `galerkin` the largest "
+           "error of <sigma^z> after each sweep.\n",
+           "| method | model | equation | L | bond | sweeps | max err <sigma^z> | max err current | by sweep "
            "| largest discarded weight (last sweep) | s | s per sweep (last) | reference | reference s "
            "| relaxation (jr.MPS(), results/ness_long_chains.md): err <sigma^z>, err current, s |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     relax = _relaxation_rows()
     for r in data["rows"]:
         res = ", ".join(f"{x:.1e}" for x in r["residual"])
         x = relax.get(("paper" if r["model"] == "paper" else "XX exact", r["form"] if r["model"] == "paper" else "xx", r["L"]))
         rel = f"{x['err_z']:.2g}, {x['err_j']:.2g}, {x['mps_s']:.0f}" if x else "-"
-        out.append(f"| {r['model']} | {r['form']} | {r['L']} | {r['chi']} | {r['sweeps']} | {r['err_z']:.2g} | "
+        out.append(f"| {r.get('method', 'dmrg')} | {r['model']} | {r['form']} | {r['L']} | {r['chi']} | {r['sweeps']} | {r['err_z']:.2g} | "
                    f"{r['err_j']:.2g} | {res} | {r['discarded'][-1]:.1e} | {r['dmrg_s']:.1f} | "
                    f"{r['sweep_s'][-1]:.1f} | {r['reference']} | {r['ref_s']:.2g} | {rel} |")
     return "\n".join(out) + "\n"
@@ -411,13 +534,14 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     paths = os.path.join(args.out, "ness_variational.json"), os.path.join(args.out, "ness_variational.md")
     # a rerun of some cases replaces their rows (model, form, L, bond) and keeps the others
-    key = lambda r: (r["model"], r["form"], r["L"], r["chi"])  # noqa: E731
+    key = lambda r: (r.get("method", "dmrg"), r["model"], r["form"], r["L"], r["chi"])  # noqa: E731
     try:
         with open(paths[0]) as f:
             old = [r for r in json.load(f)["rows"] if key(r) not in {key(x) for x in rows}]
     except (OSError, ValueError, KeyError):
         old = []
-    order = {(m, f if m == "paper" else "XX chain, sigma+/- on the ends", L, c): i for i, (m, f, L, c, _) in enumerate(CASES)}
+    order = {(me, m, f if m == "paper" else "XX chain, sigma+/- on the ends", L, c): i
+             for i, (m, f, L, c, _, me) in enumerate(CASES)}
     rows = sorted(old + rows, key=lambda r: order.get(key(r), 99))
     data = {"machine": meta, "rows": rows, "cases": CASES}
     write_results(*paths, data, render)
