@@ -199,7 +199,7 @@ def test_lindblad_runs_report_no_weights():
     s = paper_system(3, T=2.2)
     res = jr.mcsolve(jr.local_lindblad(s, 1), up_state(3), TS, 8, jax.random.key(0),
                      e_ops=observables(s.model), progress=False)
-    assert set(res.stats) == {"njumps", "workers", "chunks_by_helpers"}  # no signed-run quantities
+    assert set(res.stats) == {"njumps", "workers", "chunks_by_helpers", "threads"}  # no signed-run quantities
 
 
 def test_bad_lambda_for_signed_runs():
