@@ -12,7 +12,9 @@ started either plainly (every usable core: the default ``workers``) or under ``t
   pseudo_lindblad(local_redfield N = 1, lambda_loc) from |+...+> at L = 12 with the one
   non-default argument of ``bench_signed.py``, ``max_trace_error=inf`` (64 trajectories
   measure the cost; the estimator's variance needs ~10^5 of them at t = 5, bench_signed.md); MPS trajectories at L = 40
-  (``method=jr.MPS(max_bond=32)``). A first call (compilation, helper start) and then warm
+  (``method=jr.MPS(max_bond=32)``); runs of one chunk (4 trajectories, computed in the calling
+  process, split over its threads): ``lindblad_one_chunk`` at L = 16 and ``mps_one_chunk`` at
+  L = 200 with ``jr.MPS(max_bond=64)``. A first call (compilation, helper start) and then warm
   calls with other keys; s/traj is the median warm call / ntraj.
 - ceilings: two copies of the same single-core run pinned to cores 0 and 1 at once (what two
   independent processes get from this machine; the ideal of a process-parallel design), and
@@ -60,6 +62,7 @@ def jr_child(spec):
 
     jr.set_progress(False)
     kind, L, n = spec["kind"], spec["L"], spec.get("ntraj")
+    kind = kind.removesuffix("_one_chunk")  # the same run with <= 4 trajectories: one chunk, threads
     kw, ts = {}, TS
     if kind == "lindblad":
         eq, psi0, e_ops = problem(L)
@@ -96,6 +99,7 @@ def jr_child(spec):
         times.append(time.perf_counter() - t)
     print(json.dumps({"first_s": first, "time": float(np.median(times)) / n, "warm_s": times,
                       "workers": r.stats["workers"], "chunks_by_helpers": r.stats["chunks_by_helpers"],
+                      "threads": r.stats.get("threads", 1),
                       "cores": len(os.sched_getaffinity(0)), "ntraj": n}))
 
 
@@ -290,7 +294,7 @@ def main():
     ap.add_argument("--qutip-sizes", type=int, nargs="*", default=[12, 14, 16])
     ap.add_argument("--mps-L", type=int, default=40)
     ap.add_argument("--signed-L", type=int, default=12)
-    ap.add_argument("--kinds", nargs="*", help="only these rows (lindblad signed mps sweep_ss sweep_me "
+    ap.add_argument("--kinds", nargs="*", help="only these rows (lindblad signed mps lindblad_one_chunk mps_one_chunk qutip sweep_ss sweep_me "
                                                "mesolve steadystate); QuTiP with --qutip-sizes")
     ap.add_argument("--sweep-sizes", type=int, nargs="*", default=[6, 8])
     ap.add_argument("--sweep-n", type=int, default=32)
@@ -319,6 +323,9 @@ def main():
         run.put("ceiling/spin/2", {"time": float(np.mean([b["time"] for b in both])), "each": both})
     specs = [("lindblad", L, {"ntraj": NTRAJ.get(L, 16), "reps": 7 if L <= 12 else 3}) for L in args.sizes]  # short calls: more reps (noise)
     specs += [("signed", args.signed_L, {"ntraj": 64}), ("mps", args.mps_L, {"ntraj": 8, "bond": 32, "reps": 1})]
+    # a run of one chunk (4 trajectories): computed in the calling process, on its threads
+    specs += [("lindblad_one_chunk", 16 if not args.quick else 6, {"ntraj": 4, "pair": False}),
+              ("mps_one_chunk", 200 if not args.quick else 8, {"ntraj": 4, "bond": 64, "pair": False})]
     specs += [("sweep_ss", L, {"n": args.sweep_n, "reps": 1 if L > 6 else 3, "pair": False})
               for L in args.sweep_sizes]
     specs += [("sweep_me", 6 if not args.quick else 4, {"n": args.sweep_n, "reps": 3, "pair": False})]
@@ -332,7 +339,7 @@ def main():
         run.put(f"jr/{kind}/{L}/all", measure_jr(spec, None, args.timeout))
         if extra.get("pair", True):
             run.put(f"jr/{kind}/{L}/pair", measure_pair(spec, args.timeout))
-    if args.qutip_sizes:
+    if args.qutip_sizes and (not args.kinds or "qutip" in args.kinds):  # --kinds without qutip: none
         import warnings
 
         import bench_peers as bp
