@@ -360,10 +360,14 @@ def by_size(need, chi: int, fn, axis_name=None):
     sizes = bond_sizes(chi)
     if len(sizes) == 1:
         return fn(sizes[0])
+    return jax.lax.switch(_size_index(need, sizes, axis_name), [lambda c=c: fn(c) for c in sizes])
+
+
+def _size_index(need, sizes, axis_name=None):
+    """The index of the smallest of ``sizes`` (ascending) that holds ``need``; under vmap with
+    ``axis_name`` the largest over the batch (:func:`by_size`)."""
     idx = sum((need > c).astype(jnp.int32) for c in sizes[:-1])
-    if axis_name is not None:
-        idx = jax.lax.pmax(idx, axis_name)
-    return jax.lax.switch(idx, [lambda c=c: fn(c) for c in sizes])
+    return idx if axis_name is None else jax.lax.pmax(idx, axis_name)
 
 
 def by_size_in_place(need, chi: int, fn, t, axis_name=None):
@@ -378,9 +382,7 @@ def by_size_in_place(need, chi: int, fn, t, axis_name=None):
     sizes = bond_sizes(chi)
     if len(sizes) == 1:
         return fn(sizes[0], t)
-    idx = sum((need > c).astype(jnp.int32) for c in sizes[:-1])
-    if axis_name is not None:
-        idx = jax.lax.pmax(idx, axis_name)
+    idx = _size_index(need, sizes, axis_name)
     shapes = jax.eval_shape(lambda t: fn(sizes[0], t)[1], t)
     zeros = lambda: jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)  # noqa: E731
     total = zeros()
